@@ -1,0 +1,5 @@
+import sys
+
+from convener.cli import main
+
+sys.exit(main())
