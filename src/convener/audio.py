@@ -1,0 +1,107 @@
+"""Audio primitives shared by media and speech: frames, G.711 μ-law, resampling.
+
+All PCM here is signed 16-bit little-endian mono. Conversions use lookup tables and numpy, so
+they are cheap enough for the per-frame path (20 ms frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAME_MS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    """One frame of mono PCM16 audio.
+
+    ``timestamp`` is ``time.monotonic()`` of the frame's first sample as seen by convener.
+    """
+
+    pcm: bytes
+    sample_rate: int
+    timestamp: float = 0.0
+
+    @property
+    def samples(self) -> int:
+        return len(self.pcm) // 2
+
+    @property
+    def duration(self) -> float:
+        return self.samples / self.sample_rate
+
+    def as_array(self) -> np.ndarray:
+        return np.frombuffer(self.pcm, dtype="<i2")
+
+
+def frame_bytes(sample_rate: int, ms: int = FRAME_MS) -> int:
+    """Bytes of PCM16 in one frame of ``ms`` milliseconds."""
+    return sample_rate * ms // 1000 * 2
+
+
+# --- G.711 μ-law (ITU-T G.711), table driven -------------------------------------------------
+
+_BIAS = 0x84
+_CLIP = 32635
+
+
+def _ulaw_encode_scalar(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0
+    if sample < 0:
+        sample = -sample
+    sample = min(sample, _CLIP) + _BIAS
+    exponent = 7
+    mask = 0x4000
+    while exponent > 0 and not (sample & mask):
+        exponent -= 1
+        mask >>= 1
+    mantissa = (sample >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def _ulaw_decode_scalar(byte: int) -> int:
+    byte = ~byte & 0xFF
+    sign = byte & 0x80
+    exponent = (byte >> 4) & 0x07
+    mantissa = byte & 0x0F
+    sample = (((mantissa << 3) + _BIAS) << exponent) - _BIAS
+    return -sample if sign else sample
+
+
+_ULAW_DECODE = np.array([_ulaw_decode_scalar(b) for b in range(256)], dtype="<i2")
+_ULAW_ENCODE = np.array([_ulaw_encode_scalar(s) for s in range(-32768, 32768)], dtype=np.uint8)
+
+
+def ulaw_to_pcm16(data: bytes) -> bytes:
+    """Decode G.711 μ-law bytes to PCM16 little-endian."""
+    return _ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)].tobytes()
+
+
+def pcm16_to_ulaw(pcm: bytes) -> bytes:
+    """Encode PCM16 little-endian to G.711 μ-law bytes."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int32) + 32768
+    return _ULAW_ENCODE[samples].tobytes()
+
+
+# --- Resampling ------------------------------------------------------------------------------
+
+
+def resample_pcm16(pcm: bytes, src_rate: int, dst_rate: int, quality: str = "HQ") -> bytes:
+    """Resample a whole PCM16 buffer with soxr (for streams use ``soxr.ResampleStream``)."""
+    if src_rate == dst_rate or not pcm:
+        return pcm
+    import soxr
+
+    x = np.frombuffer(pcm, dtype="<i2")
+    y = soxr.resample(x, src_rate, dst_rate, quality=quality)
+    return np.asarray(y, dtype="<i2").tobytes()
+
+
+def pcm16_to_float(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def float_to_pcm16(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
