@@ -1,4 +1,8 @@
-"""Settings of the media path (section ``[media]``)."""
+"""Settings of the media path (section ``[media]``).
+
+Every value has a default that works against a local Asterisk; ``validate()`` rejects values
+that would make the media path misbehave (it is called by ``convener.settings.load_section``).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,79 @@ class MediaSettings:
     rtp_host: str = "127.0.0.1"
     rtp_port_min: int = 20000
     rtp_port_max: int = 20999
+    # RTP payload type Asterisk uses for slin16 (dynamic; Asterisk's static mapping uses 118).
+    # ulaw is always the static payload type 0.
+    rtp_slin16_payload_type: int = 118
+
+    # --- inbound (caller audio) ---------------------------------------------------------------
+    # Reorder window: a missing packet is waited for until this many later packets arrived or
+    # jitter_max_wait_ms passed, whichever comes first; then it is declared lost.
+    jitter_depth_packets: int = 3
+    jitter_max_wait_ms: int = 60
+    # What replaces a lost packet: "repeat" repeats the previous frame once (then silence),
+    # "silence" inserts silence, "none" leaves a gap in the frame stream.
+    jitter_conceal: Literal["repeat", "silence", "none"] = "repeat"
+    # Flood guard: packets per second accepted from Asterisk (it sends 50/s); a token bucket of
+    # inbound_burst_packets absorbs bursts. Excess is dropped before parsing and counted.
+    inbound_max_pps: int = 150
+    inbound_burst_packets: int = 50
+    # Decoded frames waiting for the consumer; the oldest is dropped (and counted) beyond this.
+    inbound_queue_frames: int = 100
+    # Packets that arrive before Asterisk's address is known are held (up to this many) and
+    # replayed once ``set_remote()`` names the sender; the rest are dropped and counted.
+    pre_remote_hold_packets: int = 25
+
+    # --- outbound (replies) -------------------------------------------------------------------
+    # Audio buffered before the first frame of a reply goes out (absorbs TTS chunk jitter).
+    pacer_warmup_ms: int = 40
+    # A frame sent later than this after its deadline is counted (and logged) as late.
+    pacer_late_ms: float = 5.0
+    # Outbound frames buffered for a websocket leg while Asterisk says MEDIA_XOFF.
+    ws_send_queue_frames: int = 100
+    ws_connect_timeout_s: float = 5.0
+
+    # --- turn detection -----------------------------------------------------------------------
+    vad_threshold: float = 0.5
+    # Once speaking, frames stay "speech" down to vad_threshold - vad_hysteresis.
+    vad_hysteresis: float = 0.15
+    turn_preroll_ms: int = 300
+    turn_min_speech_ms: int = 100
+    turn_hangover_ms: int = 500
+    turn_max_utterance_ms: int = 30000
+    # Trailing silence kept at the end of an emitted utterance (the rest of the hang-over is cut).
+    turn_tail_ms: int = 200
 
     def validate(self) -> None:
         if not 1024 <= self.rtp_port_min <= self.rtp_port_max <= 65535:
-            raise ConfigError("rtp_port_min: must satisfy 1024 <= rtp_port_min <= rtp_port_max <= 65535")
+            raise ConfigError(
+                "rtp_port_min: must satisfy 1024 <= rtp_port_min <= rtp_port_max <= 65535"
+            )
+        if not 96 <= self.rtp_slin16_payload_type <= 127:
+            raise ConfigError("rtp_slin16_payload_type: must be a dynamic payload type (96-127)")
+        if not 0 <= self.jitter_depth_packets <= 50:
+            raise ConfigError("jitter_depth_packets: must be between 0 and 50")
+        if not 0 <= self.jitter_max_wait_ms <= 1000:
+            raise ConfigError("jitter_max_wait_ms: must be between 0 and 1000")
+        for name in ("inbound_max_pps", "inbound_burst_packets", "inbound_queue_frames",
+                     "ws_send_queue_frames"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
+        if self.pre_remote_hold_packets < 0:
+            raise ConfigError("pre_remote_hold_packets: must be >= 0")
+        if not 0 <= self.pacer_warmup_ms <= 1000:
+            raise ConfigError("pacer_warmup_ms: must be between 0 and 1000")
+        if self.pacer_late_ms <= 0:
+            raise ConfigError("pacer_late_ms: must be > 0")
+        if self.ws_connect_timeout_s <= 0:
+            raise ConfigError("ws_connect_timeout_s: must be > 0")
+        if not 0.0 < self.vad_threshold < 1.0:
+            raise ConfigError("vad_threshold: must be between 0 and 1 (exclusive)")
+        if not 0.0 <= self.vad_hysteresis < self.vad_threshold:
+            raise ConfigError("vad_hysteresis: must be >= 0 and below vad_threshold")
+        for name in ("turn_preroll_ms", "turn_min_speech_ms", "turn_tail_ms"):
+            if not 0 <= getattr(self, name) <= 5000:
+                raise ConfigError(f"{name}: must be between 0 and 5000")
+        if not 20 <= self.turn_hangover_ms <= 10000:
+            raise ConfigError("turn_hangover_ms: must be between 20 and 10000")
+        if self.turn_max_utterance_ms < 1000:
+            raise ConfigError("turn_max_utterance_ms: must be at least 1000")
