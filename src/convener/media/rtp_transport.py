@@ -161,6 +161,7 @@ class RtpReceiver:
         self._concealed_run = 0
         self._anchor: tuple[int, float] | None = None  # (ext seq, monotonic first-sample time)
         self._last_ts = float("-inf")
+        self._prev_now: float | None = None
 
     # -- remote --------------------------------------------------------------------------
     def set_remote(self, host: str, port: int, now: float) -> list[AudioFrame]:
@@ -253,10 +254,21 @@ class RtpReceiver:
         conceal = self.settings.jitter_conceal
         rate = fmt.sample_rate
         newest = ready[-1][0]
+        # Concealment never outruns the clock: at most as many frames as real time allows since
+        # the previous batch (a flood with sequence gaps must not be amplified into frames).
+        elapsed = 0.0 if self._prev_now is None else max(0.0, now - self._prev_now)
+        budget = 1 + round(elapsed / self._frame_s) - sum(1 for _, p in ready if p is not None)
+        self._prev_now = now
         for ext, payload in ready:
             if payload is None:
                 if conceal == "none":
                     continue
+                if budget <= 0:
+                    self.stats.extra["conceal_skipped"] = (
+                        self.stats.extra.get("conceal_skipped", 0) + 1
+                    )
+                    continue
+                budget -= 1
                 if conceal == "repeat" and self._concealed_run == 0 and self._last_pcm:
                     pcm = self._last_pcm
                 else:
@@ -407,7 +419,12 @@ class RtpTransport:
         if self._closed:
             return
         self.stats.packets_in += 1
-        frames = self.receiver.feed(data, addr, self._clock())
+        try:
+            frames = self.receiver.feed(data, addr, self._clock())
+        except Exception:  # never let one packet kill the leg; count and log it
+            self.stats.extra["errors"] = self.stats.extra.get("errors", 0) + 1
+            log.exception("RTP packet handling failed")
+            return
         for frame in frames:
             self._queue.put(frame)
         if self.receiver.next_poll() is not None and self._poll_handle is None:
