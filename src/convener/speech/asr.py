@@ -117,11 +117,19 @@ class EventQueue:
             self.closed = True
             self._q.put_nowait(self._END)
 
+    def fail(self, error: AsrError) -> None:
+        """End the stream with ``error`` (raised by the iterator after queued events)."""
+        if not self.closed:
+            self.closed = True
+            self._q.put_nowait(error)
+
     async def iterate(self) -> AsyncIterator[AsrEvent]:
         while True:
             item = await self._q.get()
             if item is self._END:
                 return
+            if isinstance(item, AsrError):
+                raise item
             yield item  # type: ignore[misc]
 
 

@@ -72,9 +72,7 @@ class EspeakTts:
             cmd.append("-m")
         return [*cmd, "--", text]
 
-    async def synthesize(
-        self, text: str, cancel: asyncio.Event | None = None
-    ) -> AsyncIterator[TtsChunk]:
+    async def synthesize(self, text: str, cancel: asyncio.Event | None = None) -> AsyncIterator[TtsChunk]:
         if self.binary is None:
             found = shutil.which(self.settings.binary)
             if not found:

@@ -73,9 +73,7 @@ class HibariTts:
         audio = self._engine(sentence, speed=self.settings.speed, seed=0)
         return float_to_pcm16(np.asarray(audio, dtype=np.float32))
 
-    async def synthesize(
-        self, text: str, cancel: asyncio.Event | None = None
-    ) -> AsyncIterator[TtsChunk]:
+    async def synthesize(self, text: str, cancel: asyncio.Event | None = None) -> AsyncIterator[TtsChunk]:
         await self.warm()
         plain = strip_ssml(text) if is_ssml(text) else text
         sentences = split_sentences(plain)

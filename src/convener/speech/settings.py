@@ -101,9 +101,7 @@ class DeepgramSettings:
 
     def validate(self) -> None:
         if not self.base_url.startswith(("ws://", "wss://", "http://", "https://")):
-            raise ConfigError(
-                "deepgram.base_url: must start with ws://, wss://, http:// or https://"
-            )
+            raise ConfigError("deepgram.base_url: must start with ws://, wss://, http:// or https://")
         if self.reconnect_attempts < 0:
             raise ConfigError("deepgram.reconnect_attempts: must be >= 0")
 

@@ -39,11 +39,11 @@ def split_sentences(text: str, first_max_words: int = FIRST_CHUNK_MAX_WORDS) -> 
         para = para.strip()
         cut = 0
         for m in _SENT_END.finditer(para):
-            word = para[para.rfind(" ", 0, m.start()) + 1 : m.start() + 1].lower()
+            word = para[para.rfind(" ", 0, m.start()) + 1 : m.start()].lower()
             nxt = para[m.end() : m.end() + 1]
             if word in _ABBREV or (len(word) == 2 and word[0].isalpha()) or nxt.islower():
                 continue
-            out.append(para[cut : m.start() + 1].strip())
+            out.append(para[cut : m.end()].strip())
             cut = m.end()
         out.append(para[cut:].strip())
     out = [s for s in out if s and any(c.isalnum() for c in s)]

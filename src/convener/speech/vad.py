@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -110,11 +111,13 @@ class SileroVad:
 class EnergyVad:
     """Fallback without a model: frame level in dBFS against an adaptive noise floor.
 
-    Speech is a frame ``margin_db`` above the tracked noise floor and above ``floor_db``. The
-    probability is a logistic of the distance to that bar (3 dB scale).
+    The noise floor is the 10th percentile of the last 2 s of frame levels (speech has pauses,
+    steady noise does not). Speech is a frame ``margin_db`` above that floor and above
+    ``floor_db``; the probability is a logistic of the distance to that bar (3 dB scale).
     """
 
     name = "energy"
+    HISTORY_FRAMES = 100
 
     def __init__(
         self,
@@ -128,7 +131,13 @@ class EnergyVad:
         self.threshold = threshold
         self.floor_db = floor_db
         self.margin_db = margin_db
-        self.noise_db = floor_db - margin_db
+        self._levels: deque[float] = deque(maxlen=self.HISTORY_FRAMES)
+
+    @property
+    def noise_db(self) -> float:
+        if not self._levels:
+            return -120.0
+        return float(np.percentile(np.fromiter(self._levels, float), 10))
 
     @staticmethod
     def level_db(pcm: bytes) -> float:
@@ -140,20 +149,15 @@ class EnergyVad:
 
     def probability(self, pcm: bytes) -> float:
         db = self.level_db(pcm)
+        self._levels.append(db)
         bar = max(self.floor_db, self.noise_db + self.margin_db)
-        p = 1.0 / (1.0 + math.exp(-(db - bar) / 3.0))
-        # Track the noise floor: fall fast, rise slowly (only on frames that look like noise).
-        if db < self.noise_db:
-            self.noise_db = 0.7 * self.noise_db + 0.3 * db
-        elif p < 0.5:
-            self.noise_db = 0.98 * self.noise_db + 0.02 * db
-        return p
+        return 1.0 / (1.0 + math.exp(-(db - bar) / 3.0))
 
     def is_speech(self, pcm: bytes) -> bool:
         return self.probability(pcm) >= self.threshold
 
     def reset(self) -> None:
-        self.noise_db = self.floor_db - self.margin_db
+        self._levels.clear()
 
     def close(self) -> None:
         pass

@@ -46,6 +46,7 @@ MAX_TURN_SECONDS = 60.0
 
 _models: dict[tuple[str, str, int], Any] = {}
 _models_lock = threading.Lock()
+_warmed: set[int] = set()
 
 
 def bundled_model_dir() -> Path:
@@ -202,10 +203,11 @@ class WhisperAsr:
     async def warm(self) -> None:
         if self._model is None:
             self._model = await workers.run(load_model, self.settings)
+        if id(self._model) not in _warmed:
             # The first decode allocates buffers; do it now, not on the first caller.
-            await workers.run(
-                decode, self._model, np.zeros(WHISPER_RATE // 2, np.float32), self.settings
-            )
+            silence = np.zeros(WHISPER_RATE // 2, np.float32)
+            await workers.run(decode, self._model, silence, self.settings)
+            _warmed.add(id(self._model))
 
     async def transcribe_pcm(self, pcm: bytes, sample_rate: int) -> FinalTranscript:
         """Decode one utterance of PCM16 (8 or 16 kHz) in the worker pool."""

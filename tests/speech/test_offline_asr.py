@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convener.audio import float_to_pcm16, resample_pcm16
+from convener.speech import whisper_asr
+from convener.speech.asr import AsrError, EndOfTurn, FinalTranscript, SpeechStarted, transcribe_frames
+from convener.speech.channel import add_noise, frames, pad_silence, through_phone
+from convener.speech.espeak_tts import EspeakTts
+from convener.speech.settings import WhisperSettings
+from convener.speech.tts import synthesize_all
+from convener.speech.vad import SileroVad
+from convener.speech.wer import wer
+from convener.speech.whisper_asr import BUNDLED_MODEL_SHA256, WhisperAsr, bundled_model_dir
+
+
+def test_bundled_model_file_matches_recorded_sha256() -> None:
+    path = bundled_model_dir() / "model.bin"
+    assert path.stat().st_size > 30_000_000
+    assert whisper_asr.sha256_file(path) == BUNDLED_MODEL_SHA256
+
+
+def test_wrong_hash_refuses_to_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whisper_asr, "_models", {})
+    monkeypatch.setattr(whisper_asr, "BUNDLED_MODEL_SHA256", "0" * 64)
+    with pytest.raises(AsrError, match="sha256"):
+        whisper_asr.load_model(WhisperSettings())
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(AsrError, match="cannot load Whisper model"):
+        whisper_asr.load_model(WhisperSettings(model=str(tmp_path)))
+
+
+async def test_hibari_speech_through_phone_is_recognised(whisper_model: object, phone_speech: bytes) -> None:
+    asr = WhisperAsr(WhisperSettings(), vad_factory=lambda rate: SileroVad(rate))
+    eot, events, latency = await transcribe_frames(asr, frames(phone_speech, 8000), 8000)
+    assert wer("book a flight to denver", eot.text) <= 0.2, eot.text
+    kinds = [type(e) for e in events]
+    assert kinds == [SpeechStarted, FinalTranscript, EndOfTurn]
+    final = events[1]
+    assert isinstance(final, FinalTranscript) and 0.3 < final.confidence <= 1.0
+    assert final.alternatives[0].text == final.text
+    assert latency < 3.0
+
+
+async def test_16k_input_and_noise_at_20db(whisper: WhisperAsr, phone_speech: bytes) -> None:
+    noisy = add_noise(phone_speech, 20.0)
+    wide = resample_pcm16(noisy, 8000, 16000)
+    eot, _, _ = await transcribe_frames(whisper, frames(wide, 16000), 16000)
+    assert wer("book a flight to denver", eot.text) <= 0.4, eot.text
+
+
+async def test_espeak_speech_through_phone_is_recognised(whisper: WhisperAsr) -> None:
+    text = "I need a hotel in Chicago for two nights."
+    r = await synthesize_all(EspeakTts(), text)
+    phone = pad_silence(through_phone(r.pcm, r.sample_rate), 8000, 0.2, 0.4)
+    eot, _, _ = await transcribe_frames(whisper, frames(phone, 8000), 8000)
+    assert wer(text, eot.text) <= 0.3, eot.text
+
+
+async def test_silence_gives_an_empty_turn(whisper: WhisperAsr) -> None:
+    eot, events, _ = await transcribe_frames(whisper, frames(b"\x00\x00" * 8000, 8000), 8000)
+    assert eot.text == ""
+    assert not any(isinstance(e, FinalTranscript) for e in events)
+
+
+async def test_two_turns_in_one_session(whisper: WhisperAsr, phone_speech: bytes) -> None:
+    session = await whisper.open_session(8000)
+    texts = []
+    it = session.events()
+    for _ in range(2):
+        for f in frames(phone_speech, 8000):
+            await session.feed(f)
+        await session.end_of_turn()
+        async for ev in it:
+            if isinstance(ev, EndOfTurn):
+                texts.append(ev.text)
+                break
+    await session.close()
+    assert len(texts) == 2 and texts[0] == texts[1] and "Denver" in texts[0]
+
+
+async def test_decoding_does_not_block_the_event_loop(whisper: WhisperAsr, phone_speech: bytes) -> None:
+    import asyncio
+    import time
+
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await whisper.transcribe_pcm(phone_speech, 8000)
+    task.cancel()
+    assert len(gaps) > 5
+    assert max(gaps) < 0.15, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+
+
+def test_float_pcm_helper_roundtrip() -> None:
+    x = np.linspace(-0.5, 0.5, 100, dtype=np.float32)
+    assert len(float_to_pcm16(x)) == 200
