@@ -1,16 +1,105 @@
-"""Settings of the Open Floor side (section ``[ofp]``)."""
+"""Settings of the Open Floor side (section ``[ofp]``).
+
+Example::
+
+    [ofp]
+    convener_agent = ""          # name of an agent below that acts as convener ("" = built-in)
+    discovery_agent = ""         # name of an agent below asked for more agents at start
+
+    [ofp.agents.flights]
+    url = "http://127.0.0.1:8701/ofp"
+    timeout = 4.0
+
+Only the agents listed here (and, when ``discovery_agent`` is set, the agents it recommends)
+are ever contacted. Their order is the order replies are applied in.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from convener.settings import ConfigError
+
+EXAMPLE_PORTS = {"flights": 8701, "hotels": 8702, "weather": 8703}
+_AUTHORITY = re.compile(r"^[A-Za-z0-9.-]+(@[A-Za-z0-9.-]+)?,\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def _http_url(value: str, key: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{key}: must be an http(s) URL, got {value!r}")
 
 
 @dataclass
 class AgentSettings:
     url: str
-    timeout: float = 4.0
+    timeout: float = 4.0  # seconds for one POST, body included; a phone caller is waiting
+    enabled: bool = True
+
+    def validate(self) -> None:
+        _http_url(self.url, "url")
+        if not 0 < self.timeout <= 60:
+            raise ConfigError(f"timeout: must be in (0, 60] seconds, got {self.timeout}")
+
+
+def default_agents() -> dict[str, AgentSettings]:
+    """The example agents of ``convener agents serve`` on loopback."""
+    return {n: AgentSettings(url=f"http://127.0.0.1:{p}/ofp") for n, p in EXAMPLE_PORTS.items()}
 
 
 @dataclass
 class OfpSettings:
-    agents: dict[str, AgentSettings] = field(default_factory=dict)
+    agents: dict[str, AgentSettings] = field(default_factory=default_agents)
+    # Name of an agent in ``agents`` that acts as convener; "" = the built-in convener policy.
+    convener_agent: str = ""
+    # Name of an agent in ``agents`` asked (getManifests, scope external) for more agents.
+    discovery_agent: str = ""
+    # Our own identity: speakerUris are tag URIs "tag:<tag_authority>:<...>" (RFC 4151).
+    tag_authority: str = "convener.invalid,2026"
+    conversational_name: str = "Convener"
+    organization: str = "convener"
+    # Where external agents reach our OFP endpoint (published in our manifest).
+    service_url: str = "http://127.0.0.1:8700/ofp"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8700
+    # How a caller is identified to agents: an anonymous tag URI per caller, or "tel:<number>".
+    caller_uri: Literal["anonymous", "tel"] = "anonymous"
+    max_response_bytes: int = 1024 * 1024
+    manifest_timeout: float = 2.0
+    # Dialog events handed to an invited agent in invite.parameters.dialogHistory.
+    history_events: int = 8
+    # Rounds of agent replies processed per caller turn (agents answering agents).
+    max_rounds: int = 3
+    # Consecutive faults (timeout, error, garbage) before an agent is uninvited.
+    faults_before_uninvite: int = 1
+    # The convener says "Connecting you to <agent>." while the agent is being invited.
+    announce_handover: bool = True
+    # Check every envelope we send against the schemas and hand checks.
+    validate_outbound: bool = True
+    # Minimum match score for the built-in convener to route an utterance to an agent.
+    match_threshold: float = 1.0
+
+    def validate(self) -> None:
+        for name in (self.convener_agent, self.discovery_agent):
+            if name and name not in self.agents:
+                raise ConfigError(f"{name!r}: convener_agent/discovery_agent must name an agent in [ofp.agents]")
+        if not _AUTHORITY.match(self.tag_authority):
+            raise ConfigError(f"tag_authority: must look like 'example.org,2026', got {self.tag_authority!r}")
+        _http_url(self.service_url, "service_url")
+        if not 0 < self.listen_port < 65536:
+            raise ConfigError(f"listen_port: out of range: {self.listen_port}")
+        if self.max_response_bytes < 1024:
+            raise ConfigError("max_response_bytes: must be at least 1024")
+        if not 0 < self.manifest_timeout <= 60:
+            raise ConfigError("manifest_timeout: must be in (0, 60] seconds")
+        if not 0 <= self.history_events <= 100:
+            raise ConfigError("history_events: must be in [0, 100]")
+        if not 1 <= self.max_rounds <= 10:
+            raise ConfigError("max_rounds: must be in [1, 10]")
+        if self.faults_before_uninvite < 1:
+            raise ConfigError("faults_before_uninvite: must be at least 1")
+        if not self.conversational_name:
+            raise ConfigError("conversational_name: must not be empty")

@@ -1,0 +1,429 @@
+"""One Open Floor conversation per call or room: the API the voice path and ``convener chat`` use.
+
+Construction and life cycle::
+
+    from convener.ofp.session import FloorSession
+
+    session = FloorSession.from_config(config)      # or FloorSession(config.ofp)
+    await session.start(caller_name="Caller", caller_id="+15551234567")
+    async for reply in session.user_turn("Book a flight to Denver"):
+        speak(reply.text)                           # stream: first reply as soon as it is there
+    replies = await session.user_turn("From Boston")  # or collect the whole turn
+    session.barge_in("Flying from Boston to")       # what the caller actually heard (optional)
+    await session.close()                           # sends bye
+
+    async with FloorSession(settings) as session:   # start() / close() for you
+        ...
+
+``user_turn(text, *, speaker_uri=None, speaker_name=None)`` returns a ``Turn``: iterate it for
+``AgentReply`` objects as they become available, or await it for the list. Turns are processed
+one at a time in the order they were started (envelopes in the order received).
+
+Several humans share one room: ``add_human(name=..., caller_id=...)`` returns a speakerUri to
+pass as ``speaker_uri``; a ``speaker_uri`` never seen before is added on the fly (with
+``speaker_name``). Without ``speaker_uri`` the turn belongs to the caller created by ``start``.
+A caller's number is used as ``tel:`` URI only when ``[ofp] caller_uri = "tel"``; otherwise each
+caller is an anonymous tag URI.
+
+``AgentReply`` carries who spoke (``agent_name``, ``speaker_uri``), what to say (``text``, and
+``ssml`` / ``audio_urls`` when the agent sent them), ``private_to`` (the caller it was whispered
+to, or None) and timing marks on the ``time.monotonic()`` clock: ``envelope_sent`` (the POST that
+produced the reply started) and ``reply_received`` (its answer was read). Replies of the
+convener itself ("Connecting you to Flights.", "Sorry, none of our agents can help with that.")
+have ``from_convener=True``; they never leave the caller in silence.
+
+Envelopes that external agents POST to our endpoint (``convener.ofp.endpoint``) go through
+``receive(envelope)``; replies they cause for the callers come out of ``unsolicited()``.
+
+How a turn runs: the caller's utterance goes to the floor (``convener.ofp.floor``), which passes
+it to every conversant and delegates to the convener when the rules say so. Deliveries to humans
+become replies at once; deliveries to the built-in convener (``convener.ofp.policy``) are
+answered in-process and fed back; the rest are POSTed to the agents in parallel
+(``convener.ofp.transport``), and their answers are applied in config order, each as soon as it
+and every answer before it are in. Answers can cause more deliveries (agents hear each other);
+that repeats for at most ``max_rounds`` rounds. Faults (timeouts, errors, garbage) go to the
+convener, which uninvites per policy and tells the caller when the agent held the floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from convener.ofp.dialog import text_event
+from convener.ofp.directory import AgentDirectory, AgentEntry
+from convener.ofp.envelope import Envelope, Event, To, bye, invite, utterance
+from convener.ofp.errors import InvalidEnvelope
+from convener.ofp.floor import Delivery, FloorManager
+from convener.ofp.identity import convener_identification, human_identification
+from convener.ofp.manifest import Identification
+from convener.ofp.policy import ConvenerPolicy
+from convener.ofp.settings import OfpSettings
+from convener.ofp.transport import AgentClient, PostResult
+from convener.ofp.validate import validate_envelope
+
+if TYPE_CHECKING:
+    from convener.config import Config
+
+log = logging.getLogger(__name__)
+
+Tracer = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    agent_name: str
+    speaker_uri: str
+    text: str
+    ssml: str | None = None
+    audio_urls: tuple[str, ...] = ()
+    envelope_sent: float = 0.0  # time.monotonic() when the POST that produced it started
+    reply_received: float = 0.0  # time.monotonic() when its answer had been read
+    private_to: str | None = None
+    from_convener: bool = False
+
+
+class Turn:
+    """The replies of one caller turn: ``async for reply in turn`` or ``await turn``."""
+
+    def __init__(self, agen: AsyncIterator[AgentReply]) -> None:
+        self._agen = agen
+        self._used = False
+
+    def __aiter__(self) -> AsyncIterator[AgentReply]:
+        if self._used:
+            raise RuntimeError("a Turn can be consumed only once")
+        self._used = True
+        return self._agen
+
+    async def _collect(self) -> list[AgentReply]:
+        return [r async for r in self]
+
+    def __await__(self) -> Generator[Any, None, list[AgentReply]]:
+        return self._collect().__await__()
+
+
+@dataclass
+class _Timing:
+    sent: float
+    received: float
+
+
+class FloorSession:
+    def __init__(
+        self,
+        settings: OfpSettings,
+        *,
+        directory: AgentDirectory | None = None,
+        http: aiohttp.ClientSession | None = None,
+        conversation_id: str | None = None,
+        tracer: Tracer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.conversation_id = conversation_id or f"conv:{uuid.uuid4()}"
+        self.me = convener_identification(settings)
+        self.directory = directory or AgentDirectory(settings)
+        self.floor = FloorManager(self.conversation_id, self.me, resolve=self.directory.resolve)
+        self.policy = ConvenerPolicy(settings, self.me, self.directory.manifests)
+        self.clock = clock
+        self._tracer = tracer
+        self._http = http
+        self._own_http = http is None
+        self._client: AgentClient | None = None
+        self._humans: dict[str, Identification] = {}
+        self._caller: str | None = None
+        self._external: AgentEntry | None = None
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._unsolicited: asyncio.Queue[AgentReply] = asyncio.Queue()
+        self._started = False
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, config: Config, **kwargs: Any) -> FloorSession:
+        return cls(config.ofp, **kwargs)
+
+    async def __aenter__(self) -> FloorSession:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    @property
+    def caller_uri(self) -> str | None:
+        """The speakerUri of the caller created by ``start``."""
+        return self._caller
+
+    @property
+    def external_convener(self) -> str | None:
+        return self._external.speaker_uri if self._external else None
+
+    async def start(self, *, caller_name: str | None = None, caller_id: str | None = None) -> None:
+        """Fetch manifests (unless the directory has them), set up the floor and the caller."""
+        if self._started:
+            return
+        self._started = True
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        self._client = AgentClient(self._http, max_bytes=self.settings.max_response_bytes, clock=self.clock)
+        if not self.directory.loaded:
+            await self.directory.refresh(self._client)
+        self._caller = self.add_human(name=caller_name, caller_id=caller_id)
+        if self.settings.convener_agent:
+            await self._invite_external_convener()
+        if self._external is None:
+            self.floor.join(self.me)
+            self.floor.assign_convener(self.me.speaker_uri)
+
+    async def _invite_external_convener(self) -> None:
+        entry = self.directory.by_name(self.settings.convener_agent)
+        ident = entry.identification if entry else None
+        if entry is None or ident is None:
+            log.warning("convener agent %r has no manifest; using the built-in convener", self.settings.convener_agent)
+            return
+        deliveries = self.floor.emit([invite(To.of(ident))])
+        async for _ in self._rounds(deque(deliveries), None):
+            pass
+        if self.floor.is_conversant(ident.speaker_uri):
+            self.floor.assign_convener(ident.speaker_uri)
+            self._external = entry
+            log.info("convener agent %s joined as convener", entry.name)
+        else:
+            log.warning("convener agent %s did not join; using the built-in convener", entry.name)
+
+    def add_human(
+        self, *, name: str | None = None, caller_id: str | None = None, speaker_uri: str | None = None
+    ) -> str:
+        """Add a person to the room; returns the speakerUri to use for their turns."""
+        ident = human_identification(self.settings, name=name, caller_id=caller_id)
+        if speaker_uri:
+            ident.speaker_uri = speaker_uri
+        self._humans[ident.speaker_uri] = ident
+        self.policy.humans.add(ident.speaker_uri)
+        self.floor.join(ident)
+        return ident.speaker_uri
+
+    async def close(self) -> None:
+        """Say ``bye`` to every agent, wait briefly for pending sends, release the HTTP session."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._started:
+            async with self._lock:
+                deliveries = self.floor.emit([bye(reason="the call ended")])
+                await asyncio.gather(
+                    *(self._post(d.recipient, [d.envelope]) for d in deliveries if self._remote(d.recipient))
+                )
+        if self._background:
+            await asyncio.wait(self._background, timeout=2.0)
+            for t in self._background:
+                t.cancel()
+        if self._own_http and self._http is not None:
+            await self._http.close()
+
+    # --- turns -------------------------------------------------------------------------------
+
+    def user_turn(
+        self, text: str, *, speaker_uri: str | None = None, speaker_name: str | None = None
+    ) -> Turn:
+        """Send what a caller said; iterate (or await) the replies."""
+        return Turn(self._turn(text, speaker_uri, speaker_name))
+
+    def barge_in(self, heard_text: str, *, speaker_uri: str | None = None) -> None:
+        """The caller interrupted: only ``heard_text`` of the last agent reply was heard.
+
+        Best effort: the floor's dialog history (handed to agents invited later) is corrected.
+        """
+        if not self.policy.amend_last(speaker_uri, heard_text):
+            log.debug("barge_in: no agent utterance to amend")
+
+    async def _turn(
+        self, text: str, speaker_uri: str | None, speaker_name: str | None
+    ) -> AsyncIterator[AgentReply]:
+        if not self._started:
+            raise RuntimeError("FloorSession.start() was not awaited")
+        async with self._lock:
+            uri = speaker_uri or self._caller
+            assert uri is not None
+            if uri not in self._humans:
+                self.add_human(name=speaker_name, speaker_uri=uri)
+            env = Envelope(
+                self.floor.conversation(), uri, [utterance(text_event(uri, text))], self.me.service_url
+            )
+            pending = deque(await self._floor_receive(env))
+            async for reply in self._rounds(pending, None):
+                yield reply
+
+    async def receive(self, envelope: Envelope) -> None:
+        """An envelope an agent POSTed to our endpoint; caller replies go to ``unsolicited()``."""
+        async with self._lock:
+            pending = deque(await self._floor_receive(envelope))
+            async for reply in self._rounds(pending, None):
+                await self._unsolicited.put(reply)
+
+    async def unsolicited(self) -> AsyncIterator[AgentReply]:
+        """Replies for the callers caused by envelopes POSTed to our endpoint, as they come."""
+        while True:
+            yield await self._unsolicited.get()
+
+    # --- the engine --------------------------------------------------------------------------
+
+    def _remote(self, uri: str) -> bool:
+        return uri not in self._humans and uri != self.me.speaker_uri
+
+    async def _floor_receive(self, env: Envelope) -> list[Delivery]:
+        run = self.floor.receive(env)
+        while run.pending is not None:
+            d = run.pending
+            events: list[Event] | None = None
+            if self._external is not None and d.convener == self._external.speaker_uri:
+                results = await self._post(d.convener, [d.envelope])
+                if results and results[-1].envelope is not None:
+                    events = results[-1].envelope.events
+                else:
+                    log.warning("convener agent failed; built-in convener decides this %s", d.event.event_type)
+            if events is None:
+                events = self.policy.on_delegation(d, self.floor)
+            run.resume(events)
+        return run.deliveries
+
+    async def _rounds(
+        self, pending: deque[Delivery], timing: _Timing | None
+    ) -> AsyncIterator[AgentReply]:
+        remote: list[Delivery] = []
+        async for r in self._drain_local(pending, remote, timing):
+            yield r
+        for round_no in range(self.settings.max_rounds):
+            if not remote:
+                return
+            by_agent: dict[str, list[Envelope]] = {}
+            for d in remote:
+                by_agent.setdefault(d.recipient, []).append(d.envelope)
+            remote = []
+            tasks = {
+                uri: asyncio.create_task(self._post(uri, envs)) for uri, envs in by_agent.items()
+            }
+            for uri in sorted(tasks, key=self.directory.order):
+                for res in await tasks[uri]:
+                    t = _Timing(res.sent_at, res.received_at)
+                    if res.fault is not None:
+                        events = self.policy.on_fault(uri, res.fault.token, str(res.fault), self.floor)
+                        pending.extend(self._emit(events))
+                    elif res.envelope is not None:
+                        self.policy.on_success(uri)
+                        pending.extend(await self._floor_receive(res.envelope))
+                    async for r in self._drain_local(pending, remote, t):
+                        yield r
+            if round_no == self.settings.max_rounds - 1 and remote:
+                log.info("max_rounds reached; %d deliveries sent without waiting", len(remote))
+                self._send_in_background(remote)
+
+    def _emit(self, events: list[Event]) -> list[Delivery]:
+        if not events:
+            return []
+        env = Envelope(self.floor.conversation(), self.me.speaker_uri, events, self.me.service_url)
+        run = self.floor.receive(env)  # events of the floor itself are never delegated
+        assert run.done
+        return run.deliveries
+
+    async def _drain_local(
+        self, pending: deque[Delivery], remote: list[Delivery], timing: _Timing | None
+    ) -> AsyncIterator[AgentReply]:
+        seen: set[int] = set()
+        while pending:
+            d = pending.popleft()
+            if d.recipient in self._humans:
+                for reply in self._replies(d, timing, seen):
+                    yield reply
+            elif d.recipient == self.me.speaker_uri:
+                events = self.policy.on_envelope(d.envelope, self.floor)
+                if events:
+                    env = Envelope(self.floor.conversation(), self.me.speaker_uri, events, self.me.service_url)
+                    pending.extend(await self._floor_receive(env))
+            elif not self.floor.is_conversant(d.recipient):
+                self._send_in_background([d])  # e.g. the uninvite of an agent that just left
+            else:
+                remote.append(d)
+
+    def _replies(self, d: Delivery, timing: _Timing | None, seen: set[int]) -> list[AgentReply]:
+        sender = d.envelope.sender_uri
+        if sender in self._humans:
+            return []  # people in the room heard each other
+        out: list[AgentReply] = []
+        for ev in d.envelope.events:
+            de = ev.dialog_event
+            if ev.event_type != "utterance" or de is None or id(ev) in seen:
+                continue
+            seen.add(id(ev))
+            now = self.clock()
+            t = timing or _Timing(now, now)
+            ident = self.floor.identification(sender)
+            entry = self.directory.by_uri(sender)
+            name = ident.conversational_name if ident else (entry.name if entry else "")
+            if sender == self.me.speaker_uri:
+                name = self.me.conversational_name
+            out.append(
+                AgentReply(
+                    agent_name=name or sender,
+                    speaker_uri=sender,
+                    text=de.text,
+                    ssml=de.ssml,
+                    audio_urls=de.audio_urls,
+                    envelope_sent=t.sent,
+                    reply_received=t.received,
+                    private_to=d.recipient if ev.private else None,
+                    from_convener=sender == self.me.speaker_uri,
+                )
+            )
+        return out
+
+    def _send_in_background(self, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            task = asyncio.create_task(self._post(d.recipient, [d.envelope]))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _encode(self, recipient: str, env: Envelope) -> bytes | None:
+        doc = env.to_dict()
+        if self.settings.validate_outbound:
+            problems = validate_envelope(doc)
+            if problems:
+                log.error("not sending an invalid envelope to %s: %s", recipient, InvalidEnvelope(problems))
+                return None
+        if self._tracer is not None:
+            self._tracer(recipient, doc)
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def _post(self, uri: str, envelopes: list[Envelope]) -> list[PostResult]:
+        """POST envelopes to one agent in order; stop at its first fault."""
+        entry = self.directory.by_uri(uri)
+        if entry is None or self._client is None:
+            log.warning("no route to %s; %d envelope(s) not sent", uri, len(envelopes))
+            return []
+        results: list[PostResult] = []
+        for env in envelopes:
+            payload = self._encode(uri, env)
+            if payload is None:
+                continue
+            res = await self._client.post(
+                entry.url, payload, timeout=entry.timeout,
+                conversation_id=self.conversation_id, expect_sender=uri,
+            )
+            entry.record(res)
+            results.append(res)
+            if res.fault is not None:
+                break
+        return results

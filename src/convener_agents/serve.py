@@ -1,0 +1,66 @@
+"""Run the example agents as HTTP services (``convener agents serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from convener_agents.base import SkillAgent, make_app
+from convener_agents.flights import FlightsAgent
+from convener_agents.hotels import HotelsAgent
+from convener_agents.weather import WeatherAgent
+
+AGENTS: dict[str, type[SkillAgent]] = {"flights": FlightsAgent, "hotels": HotelsAgent, "weather": WeatherAgent}
+DEFAULT_PORTS = {"flights": 8701, "hotels": 8702, "weather": 8703}
+
+
+@dataclass
+class RunningAgents:
+    runners: list[web.AppRunner] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
+    agents: dict[str, SkillAgent] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for r in self.runners:
+            await r.cleanup()
+
+
+async def start_agents(host: str = "127.0.0.1", ports: dict[str, int] | None = None) -> RunningAgents:
+    """Start the example agents; port 0 picks a free port. Returns their URLs by name."""
+    ports = DEFAULT_PORTS if ports is None else ports
+    running = RunningAgents()
+    try:
+        for name, port in ports.items():
+            runner, url, agent = await _start_one(name, host, port)
+            running.runners.append(runner)
+            running.urls[name] = url
+            running.agents[name] = agent
+    except BaseException:
+        await running.close()
+        raise
+    return running
+
+
+async def _start_one(name: str, host: str, port: int) -> tuple[web.AppRunner, str, SkillAgent]:
+    # The agent publishes its own URL, known only after binding when port is 0.
+    agent = AGENTS[name](f"http://{host}:{port}/ofp")
+    runner = web.AppRunner(make_app(agent), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    if port == 0:
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        agent.service_url = f"http://{host}:{sock.getsockname()[1]}/ofp"
+    return runner, agent.service_url, agent
+
+
+async def serve_forever(host: str = "127.0.0.1", ports: dict[str, int] | None = None) -> None:
+    running = await start_agents(host, ports)
+    try:
+        for name, url in running.urls.items():
+            print(f"{name}: {url}", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await running.close()
