@@ -38,6 +38,7 @@ Asterisk's queue stays ~empty and barge-in is immediate; ``clear_output()`` also
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -113,6 +114,10 @@ def format_command(command: str, json_format: bool, correlation_id: str | None =
     return f"{command} {correlation_id}" if correlation_id else command
 
 
+def _basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 def media_url(http_base: str, connection_id: str) -> str:
     """``http://127.0.0.1:8088`` + id → ``ws://127.0.0.1:8088/media/<id>``."""
     base = http_base.rstrip("/")
@@ -146,7 +151,8 @@ class WebSocketTransport:
         self.media_start: ControlMessage | None = None
         self.json_control = False
         self.xoff = False
-        self._auth = aiohttp.BasicAuth(*auth) if auth else None
+        # Basic auth as a header (aiohttp 4 drops the ``auth`` argument of ws_connect).
+        self._headers = {"Authorization": _basic_auth(*auth)} if auth else {}
         self._session = session
         self._own_session = session is None
         self._on_event = on_event
@@ -184,7 +190,7 @@ class WebSocketTransport:
                 self._session = aiohttp.ClientSession()
             self._ws = await asyncio.wait_for(
                 self._session.ws_connect(
-                    self.url, protocols=(SUBPROTOCOL,), auth=self._auth, autoping=True,
+                    self.url, protocols=(SUBPROTOCOL,), headers=self._headers, autoping=True,
                     max_msg_size=MAX_MESSAGE_BYTES * 4,
                 ),
                 timeout,
