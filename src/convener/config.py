@@ -71,6 +71,9 @@ class CallSettings:
     dtmf_continue: str = "0"
     # Rooms callers may name with Stasis(convener,room=NAME); empty means any name is accepted.
     allowed_rooms: list[str] = field(default_factory=list)
+    # Where callers enter the dialplan: `convener doctor` and `convener call` dial it.
+    dialplan_context: str = "from-internal"
+    dialplan_extension: str = "100"
 
     def validate(self) -> None:
         if self.dtmf_continue and self.dtmf_continue not in "0123456789*#ABCD":

@@ -6,6 +6,7 @@ stage names are fixed so benchmarks, logs and metrics agree.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -45,5 +46,5 @@ class TurnTimings:
         present = [s for s in STAGES if s in self.marks]
         return {
             f"{a}->{b}": round((self.marks[b] - self.marks[a]) * 1000, 1)
-            for a, b in zip(present, present[1:], strict=False)
+            for a, b in itertools.pairwise(present)
         }

@@ -1,0 +1,132 @@
+"""``convener run``, ``convener doctor`` and ``convener call``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+log = logging.getLogger("convener")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="connect to ARI and serve callers")
+    run.add_argument("--config", help="TOML configuration file")
+    run.set_defaults(func=_run)
+
+    doc = sub.add_parser("doctor", help="check ARI, the app registration, the dialplan and config")
+    doc.add_argument("--config", help="TOML configuration file")
+    doc.add_argument("--no-probe", action="store_true", help="skip the probe call into the dialplan")
+    doc.add_argument("--json", action="store_true")
+    doc.set_defaults(func=_doctor)
+
+    call = sub.add_parser("call", help="place a test call into the dialplan (no phone needed)")
+    call.add_argument("--config", help="TOML configuration file")
+    call.add_argument("--room", help="join this room (dials room-NAME)")
+    call.add_argument("--hold", type=float, default=3.0, help="seconds to stay in the call")
+    call.add_argument("--json", action="store_true")
+    call.set_defaults(func=_call)
+
+
+def _load(args: argparse.Namespace):
+    from convener.app.settings_source import resolve_config
+    from convener.config import ConfigError
+
+    try:
+        return resolve_config(args.config)
+    except ConfigError as e:
+        print(f"convener: configuration error: {e}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if cfg is None:
+        return 2
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)
+    return asyncio.run(serve(cfg))
+
+
+async def serve(cfg) -> int:
+    from convener.app.application import ConvenerApp
+    from convener.ari.stream import StreamState
+
+    app = ConvenerApp(cfg)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(app.stop()))
+    log.info("convener: app %r, ARI %s", cfg.ari.app, cfg.ari.url)
+    state = await app.run()
+    if state is StreamState.REPLACED:
+        log.error("another client took application %r: exiting (3)", cfg.ari.app)
+        return 3
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from convener.app.doctor import run_checks
+
+    cfg = _load(args)
+    if cfg is None:
+        if args.json:
+            print(json.dumps({"ok": False, "checks": [{"name": "config", "ok": False}]}))
+        return 2
+    checks = asyncio.run(run_checks(cfg, probe=not args.no_probe))
+    ok = all(c.ok for c in checks)
+    if args.json:
+        print(json.dumps({"ok": ok, "checks": [c.__dict__ for c in checks]}, indent=2))
+    else:
+        for c in checks:
+            print(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+            if not c.ok and c.fix:
+                print(f"       fix: {c.fix}")
+    return 0 if ok else 1
+
+
+def _call(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if cfg is None:
+        return 2
+    report = asyncio.run(test_call(cfg, room=args.room, hold=args.hold))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for k, v in report.items():
+            print(f"{k}: {v}")
+    return 0 if report.get("ok") else 1
+
+
+async def test_call(cfg, room: str | None, hold: float) -> dict:
+    from convener.app.testcall import TestCaller
+    from convener.ari.errors import AriError
+
+    s, c = cfg.ari, cfg.calls
+    report: dict = {"ok": False}
+    try:
+        async with TestCaller(s.url, s.user, s.password, app=f"{s.app}-caller") as caller:
+            leg = await caller.place(c.dialplan_extension, c.dialplan_context, room=room)
+            report["answered_ms"] = round(await leg.wait_answered() * 1000, 1)
+            try:
+                bridge = await leg.wait_in_bridge(timeout=5.0)
+            except TimeoutError:
+                report["error"] = ("the call never reached convener's conference bridge: is "
+                                   "`convener run` running with the same app name?")
+                report["dialplan"] = [f"{a}({d})" for a, d in leg.dialplan]
+                return report
+            assert leg.in_bridge_at is not None
+            report["in_bridge_ms"] = round((leg.in_bridge_at - leg.placed_at) * 1000, 1)
+            report["bridge"] = bridge
+            await asyncio.sleep(hold)
+            report["held_s"] = hold
+            await leg.hangup()
+            await leg.wait_ended()
+            report["ok"] = True
+    except AriError as e:
+        report["error"] = str(e)
+    except TimeoutError:
+        report["error"] = "timed out waiting for Asterisk"
+    return report

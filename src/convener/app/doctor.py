@@ -1,0 +1,97 @@
+"""``convener doctor``: the debugging checklist in one command.
+
+Checks, in order, each with why it failed and how to fix it:
+1. the configuration is valid;
+2. ARI answers at ``ari.url`` and accepts the credentials;
+3. the application ``ari.app`` is registered with Asterisk (a convener is listening);
+4. the dialplan sends ``calls.dialplan_extension@calls.dialplan_context`` into ``Stasis(<app>)``
+   (found by a probe call on a Local channel whose dialplan steps are watched, then hung up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from convener.app.testcall import TestCaller
+from convener.ari.errors import AriAuthError, AriError, AriNotFound, AriUnreachable
+from convener.ari.rest import AriClient
+from convener.config import Config
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+async def run_checks(cfg: Config, probe: bool = True) -> list[Check]:
+    checks = [Check("config", True, f"valid (app {cfg.ari.app!r}, ARI {cfg.ari.url})")]
+    s = cfg.ari
+    async with AriClient.from_settings(s) as ari:
+        try:
+            info = await ari.asterisk_info()
+            version = (info.get("system") or {}).get("version", "?")
+            checks.append(Check("ari", True, f"reachable, Asterisk {version}"))
+        except AriAuthError as e:
+            checks.append(Check("ari", False, f"credentials refused ({e.status})",
+                                "set ari.user / ari.password (or CONVENER_ARI_PASSWORD) to a user "
+                                "in Asterisk's ari.conf with type=user"))
+            return checks
+        except AriUnreachable as e:
+            checks.append(Check("ari", False, f"not reachable at {s.url}: {e.message}",
+                                "enable ARI: http.conf enabled=yes and bindaddr/bindport, ari.conf "
+                                "enabled=yes; check ari.url"))
+            return checks
+        except AriError as e:
+            checks.append(Check("ari", False, str(e), "check ari.url (it must end in /ari)"))
+            return checks
+        try:
+            app = await ari.application(s.app)
+            checks.append(Check("app", True, f"application {s.app!r} is registered "
+                                             f"({len(app.channel_ids)} channel(s) in it)"))
+        except AriNotFound:
+            checks.append(Check("app", False, f"no listener for application {s.app!r}: nothing is "
+                                              "connected to /ari/events with this app name",
+                                "start `convener run` (or the systemd unit) with the same ari.app "
+                                "as the dialplan's Stasis() and check its log"))
+    if probe:
+        checks.append(await probe_dialplan(cfg))
+    return checks
+
+
+async def probe_dialplan(cfg: Config, timeout: float = 4.0) -> Check:
+    """Dial the configured extension on a Local channel and watch which applications it runs."""
+    s, c = cfg.ari, cfg.calls
+    where = f"{c.dialplan_extension}@{c.dialplan_context}"
+    try:
+        async with TestCaller(s.url, s.user, s.password, app=f"{s.app}-doctor") as caller:
+            leg = await caller.place(c.dialplan_extension, c.dialplan_context,
+                                     caller_id="convener doctor <0>")
+            deadline = asyncio.get_running_loop().time() + timeout
+            while asyncio.get_running_loop().time() < deadline:
+                if any(app == "Stasis" for app, _ in leg.dialplan) or leg.ended:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(AriError):
+                await leg.hangup()
+            stasis = [data for app, data in leg.dialplan if app == "Stasis"]
+    except AriError as e:
+        return Check("dialplan", False, f"probe call to {where} failed: {e}",
+                     f"check that {where} exists in extensions.conf")
+    except TimeoutError:
+        return Check("dialplan", False, "probe caller could not connect its event stream")
+    if not stasis:
+        seen = ", ".join(a for a, _ in leg.dialplan) or "nothing"
+        return Check("dialplan", False, f"{where} never reached Stasis() (ran: {seen})",
+                     f"add `same => n,Stasis({s.app})` to {where} in extensions.conf, then "
+                     "`dialplan reload`")
+    names = [d.split(",")[0].strip() for d in stasis]
+    if s.app not in names:
+        return Check("dialplan", False, f"{where} runs Stasis({stasis[0]}), not Stasis({s.app})",
+                     "the name must match in the dialplan, the WebSocket URL and ari.app")
+    return Check("dialplan", True, f"{where} runs Stasis({stasis[0]})")

@@ -1,0 +1,113 @@
+"""Conference rooms: one mixing bridge per room name, shared by the callers in it.
+
+The bridge is created when the first caller joins and destroyed when the last one leaves.
+Bridge ids carry the prefix ``convener-<app>-room-`` so a resync can recognise ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from convener.ari.errors import AriBadRequest, AriConflict, AriNotFound
+from convener.ari.rest import AriClient, gone_ok
+
+log = logging.getLogger(__name__)
+
+_ROOM_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+class RoomError(ValueError):
+    pass
+
+
+def parse_room(args: tuple[str, ...], default: str) -> str:
+    """The room named by Stasis arguments: ``room=sales`` or a bare first argument."""
+    for a in args:
+        if a.startswith("room="):
+            return a[5:] or default
+    for a in args:
+        if a and "=" not in a:
+            return a
+    return default
+
+
+@dataclass
+class Room:
+    name: str
+    bridge_id: str
+    members: set[str] = field(default_factory=set)
+
+
+class Rooms:
+    def __init__(self, ari: AriClient, app: str, bridge_type: str,
+                 allowed: list[str] | None = None) -> None:
+        self.ari = ari
+        self.prefix = f"convener-{app}-room-"
+        self.bridge_type = bridge_type
+        self.allowed = set(allowed or [])
+        self.rooms: dict[str, Room] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def check_name(self, name: str) -> None:
+        if not _ROOM_NAME.match(name):
+            raise RoomError(f"room name {name!r} is not allowed (letters, digits, _ . - only)")
+        if self.allowed and name not in self.allowed:
+            raise RoomError(f"room {name!r} is not in calls.allowed_rooms")
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def join(self, name: str, channel_id: str) -> Room:
+        """Add a caller to the room's bridge, creating the bridge for the first caller."""
+        self.check_name(name)
+        async with self._lock(name):
+            room = self.rooms.get(name)
+            if room is None:
+                bridge_id = f"{self.prefix}{name}-{uuid.uuid4().hex[:8]}"
+                await self.ari.create_bridge(bridge_id, type=self.bridge_type,
+                                             name=f"convener room {name}")
+                room = Room(name, bridge_id)
+                self.rooms[name] = room
+                log.info("room %s: bridge %s created", name, bridge_id)
+            room.members.add(channel_id)
+            try:
+                await self.ari.add_channel(room.bridge_id, channel_id)
+            except Exception:
+                room.members.discard(channel_id)
+                await self._destroy_if_empty(room)
+                raise
+            return room
+
+    async def leave(self, name: str, channel_id: str) -> None:
+        async with self._lock(name):
+            room = self.rooms.get(name)
+            if room is None or channel_id not in room.members:
+                return
+            room.members.discard(channel_id)
+            try:
+                await self.ari.remove_channel(room.bridge_id, channel_id)
+            except (AriNotFound, AriBadRequest, AriConflict):
+                pass  # the caller already hung up and left the bridge by itself
+            finally:
+                await self._destroy_if_empty(room)
+
+    async def _destroy_if_empty(self, room: Room) -> None:
+        if room.members:
+            return
+        self.rooms.pop(room.name, None)
+        await gone_ok(self.ari.destroy_bridge(room.bridge_id))
+        log.info("room %s: bridge %s destroyed", room.name, room.bridge_id)
+
+    def owns(self, bridge_id: str) -> bool:
+        return any(r.bridge_id == bridge_id for r in self.rooms.values())
+
+    def forget_missing(self, existing_bridges: set[str]) -> None:
+        """After a reconnect: rooms whose bridge Asterisk no longer has start afresh."""
+        for name, room in list(self.rooms.items()):
+            if room.bridge_id not in existing_bridges:
+                log.info("room %s: bridge %s vanished (Asterisk restarted?)", name, room.bridge_id)
+                del self.rooms[name]

@@ -1,0 +1,134 @@
+"""A caller without a phone: places calls into the dialplan through ARI and watches them.
+
+The mission's ``channel originate Local/100@from-internal ...`` done over ARI: the Local
+channel's ``;2`` leg runs the dialplan (and so enters ``Stasis(convener)``), the ``;1`` leg enters
+the caller-side Stasis application owned here, which can play audio into the call, record what
+the caller hears, send DTMF and hang up. The caller application subscribes to all events, so it
+also sees the ``;2`` leg enter convener's conference bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from convener.ari import events as ev
+from convener.ari.rest import AriClient, gone_ok
+from convener.ari.stream import EventStream
+
+
+@dataclass
+class CallerLeg:
+    """One test call: ``local_id`` is the caller's side, ``remote_id`` the leg convener gets."""
+
+    caller: TestCaller
+    local_id: str
+    remote_id: str
+    placed_at: float = field(default_factory=time.monotonic)
+    answered_at: float | None = None
+    in_bridge_at: float | None = None
+    bridge_id: str | None = None
+    ended_at: float | None = None
+    dialplan: list[tuple[str, str]] = field(default_factory=list)
+    events: asyncio.Queue[ev.Event] = field(default_factory=asyncio.Queue)
+    _answered: asyncio.Event = field(default_factory=asyncio.Event)
+    _bridged: asyncio.Event = field(default_factory=asyncio.Event)
+    _left_bridge: asyncio.Event = field(default_factory=asyncio.Event)
+    _ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def observe(self, event: ev.Event) -> None:
+        now = time.monotonic()
+        self.events.put_nowait(event)
+        cid = event.channel_id
+        if isinstance(event, ev.StasisStart) and cid == self.local_id:
+            self.answered_at = self.answered_at or now
+            self._answered.set()
+        elif isinstance(event, ev.ChannelEnteredBridge) and cid == self.remote_id:
+            self.bridge_id = event.bridge.id
+            self.in_bridge_at = self.in_bridge_at or now
+            self._bridged.set()
+        elif isinstance(event, ev.ChannelLeftBridge) and cid == self.remote_id:
+            self._left_bridge.set()
+        elif isinstance(event, ev.ChannelDialplan) and cid == self.remote_id:
+            self.dialplan.append((event.dialplan_app, event.dialplan_app_data))
+        elif isinstance(event, ev.ChannelDestroyed) and cid in (self.local_id, self.remote_id):
+            self.ended_at = self.ended_at or now
+            self._ended.set()
+
+    async def wait_answered(self, timeout: float = 10.0) -> float:
+        await asyncio.wait_for(self._answered.wait(), timeout)
+        assert self.answered_at is not None
+        return self.answered_at - self.placed_at
+
+    async def wait_in_bridge(self, timeout: float = 10.0) -> str:
+        await asyncio.wait_for(self._bridged.wait(), timeout)
+        assert self.bridge_id is not None
+        return self.bridge_id
+
+    async def wait_left_bridge(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._left_bridge.wait(), timeout)
+
+    async def wait_ended(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._ended.wait(), timeout)
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def send_dtmf(self, digits: str) -> None:
+        await self.caller.ari.send_dtmf(self.local_id, digits)
+
+    async def play(self, media: str) -> None:
+        await self.caller.ari.play(self.local_id, media)
+
+    async def hangup(self) -> None:
+        await gone_ok(self.caller.ari.hangup(self.local_id))
+
+
+class TestCaller:
+    """Places test calls. Use as an async context manager."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, url: str, user: str, password: str, app: str = "convener-caller") -> None:
+        self.ari = AriClient(url, user, password)
+        self.app = app
+        self.legs: dict[str, CallerLeg] = {}
+        events_url = url.rstrip("/").replace("http", "ws", 1) + "/events"
+        self.stream = EventStream(events_url, app, user, password, on_event=self._on_event,
+                                  subscribe_all=True)
+        self._task: asyncio.Task[object] | None = None
+
+    def _on_event(self, event: ev.Event) -> None:
+        for leg in list(self.legs.values()):
+            leg.observe(event)
+
+    async def __aenter__(self) -> TestCaller:
+        self._task = asyncio.create_task(self.stream.run())
+        await asyncio.wait_for(self.stream.connected.wait(), 10.0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for leg in list(self.legs.values()):
+            if not leg.ended:
+                await leg.hangup()
+        await self.stream.stop()
+        if self._task:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 5.0)
+        await self.ari.close()
+
+    async def place(self, extension: str = "100", context: str = "from-internal",
+                    room: str | None = None, caller_id: str = "Test Caller <5551000>") -> CallerLeg:
+        """Dial ``extension`` (or ``room-NAME`` when a room is given) from a Local channel."""
+        exten = f"room-{room}" if room else extension
+        tag = uuid.uuid4().hex[:12]
+        leg = CallerLeg(self, local_id=f"testcall-{tag}-1", remote_id=f"testcall-{tag}-2")
+        self.legs[leg.local_id] = leg
+        await self.ari.originate(f"Local/{exten}@{context}", app=self.app,
+                                 channel_id=leg.local_id, other_channel_id=leg.remote_id,
+                                 caller_id=caller_id)
+        return leg

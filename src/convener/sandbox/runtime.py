@@ -1,0 +1,286 @@
+"""Run the sandbox Asterisk: write its configuration, mount, start, wait for ARI, stop.
+
+The process is ``chroot ROOT /usr/sbin/asterisk -f`` started in its own session so it outlives
+``convener sandbox up``; its pid and the credentials are kept in the sandbox folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from convener.sandbox.build import Progress, SandboxError, _stderr_progress, build, fix_ownership
+from convener.sandbox.paths import SandboxPaths, default_dir
+
+CONF_FILES = ("asterisk.conf", "modules.conf", "logger.conf", "http.conf", "ari.conf",
+              "extensions.conf", "pjsip.conf", "rtp.conf")
+
+
+@dataclass
+class Credentials:
+    ari_user: str
+    ari_password: str
+    sip_user: str
+    sip_password: str
+    app: str = "convener"
+    ari_port: int = 8088
+    sip_port: int = 5060
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://127.0.0.1:{self.ari_port}/ari"
+
+
+class Sandbox:
+    """The project's own Asterisk 22 on loopback."""
+
+    def __init__(self, base: Path | None = None, progress: Progress = _stderr_progress) -> None:
+        self.paths = SandboxPaths(base or default_dir())
+        self.progress = progress
+
+    # -- credentials and configuration ---------------------------------------------------------
+
+    def credentials(self) -> Credentials:
+        f = self.paths.credentials_file
+        if f.exists():
+            return Credentials(**json.loads(f.read_text()))
+        creds = Credentials(ari_user="convener", ari_password=secrets.token_urlsafe(12),
+                            sip_user="phone1", sip_password=secrets.token_urlsafe(9))
+        self.paths.base.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(asdict(creds), indent=2) + "\n")
+        f.chmod(0o600)
+        return creds
+
+    def write_config(self, creds: Credentials) -> None:
+        etc = self.paths.root / "etc" / "asterisk"
+        if etc.exists():
+            for p in etc.iterdir():
+                if p.is_file() or p.is_symlink():
+                    p.unlink()
+        etc.mkdir(parents=True, exist_ok=True)
+        values = {"ari_user": creds.ari_user, "ari_password": creds.ari_password,
+                  "ari_port": creds.ari_port, "sip_port": creds.sip_port,
+                  "sip_password": creds.sip_password, "app": creds.app}
+        conf = resources.files("convener.sandbox") / "conf"
+        for name in CONF_FILES:
+            text = (conf / name).read_text()
+            if name != "extensions.conf":
+                text = text.format(**values)
+            else:
+                # The dialplan contains ${...} variables: substitute only our placeholders.
+                for key in ("app",):
+                    text = text.replace("{" + key + "}", str(values[key]))
+            (etc / name).write_text(text)
+        self.paths.sounds_dir.mkdir(parents=True, exist_ok=True)
+        self.paths.recordings_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- process state --------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.paths.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def pid(self) -> int | None:
+        pid = self._state().get("pid")
+        if not pid:
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if b"asterisk" in cmdline else None
+
+    def ari_ready(self, creds: Credentials, timeout: float = 1.0) -> bool:
+        req = urllib.request.Request(f"{creds.ari_url}/asterisk/info?only=system")
+        token = base64.b64encode(f"{creds.ari_user}:{creds.ari_password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError, TimeoutError):
+            return False
+
+    def _mounts(self) -> set[str]:
+        try:
+            lines = Path("/proc/mounts").read_text().splitlines()
+        except OSError:
+            return set()
+        return {line.split()[1] for line in lines if len(line.split()) > 1}
+
+    def _mount(self) -> None:
+        mounted = self._mounts()
+        proc_dir, dev_dir = self.paths.root / "proc", self.paths.root / "dev"
+        if str(proc_dir) not in mounted:
+            _run(["mount", "-t", "proc", "proc", str(proc_dir)])
+        if str(dev_dir) not in mounted:
+            _run(["mount", "--bind", "/dev", str(dev_dir)])
+
+    def _unmount(self) -> None:
+        mounted = self._mounts()
+        for d in (self.paths.root / "dev", self.paths.root / "proc"):
+            if str(d) in mounted:
+                r = subprocess.run(["umount", str(d)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    subprocess.run(["umount", "-l", str(d)], capture_output=True, text=True)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def up(self, wait: float = 30.0) -> Credentials:
+        """Build if needed, start Asterisk if it is not running, and wait until ARI answers."""
+        build(self.paths, self.progress)
+        creds = self.credentials()
+        if self.pid() and self.ari_ready(creds):
+            return creds
+        if self.pid():
+            self.down()
+        if self.ari_ready(creds, timeout=0.5) or _port_busy(creds.ari_port):
+            raise SandboxError(f"127.0.0.1:{creds.ari_port} is already in use by another program: "
+                               "stop it (another Asterisk?) before `convener sandbox up`")
+        self.write_config(creds)
+        fix_ownership(self.paths.root)
+        self._mount()
+        self._start_process()
+        self._wait_ready(creds, wait)
+        return creds
+
+    def _start_process(self) -> None:
+        # A stale control socket from a killed Asterisk makes a new one refuse to start.
+        ctl = self.paths.root / "var/run/asterisk/asterisk.ctl"
+        if ctl.exists():
+            ctl.unlink()
+        self.progress("starting Asterisk")
+        log = open(self.paths.log_file, "ab")
+        try:
+            proc = subprocess.Popen(
+                ["chroot", str(self.paths.root), "/usr/sbin/asterisk", "-f", "-n", "-v"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        finally:
+            log.close()
+        self.paths.state_file.write_text(json.dumps({"pid": proc.pid, "started": time.time()}))
+
+    def _wait_ready(self, creds: Credentials, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            if self.ari_ready(creds):
+                self.progress(f"Asterisk ready, ARI at {creds.ari_url} ({time.monotonic() - started:.1f}s)")
+                return
+            if not self.pid():
+                break
+            time.sleep(0.1)
+        tail = _tail(self.paths.log_file, 25)
+        raise SandboxError(f"Asterisk did not answer ARI within {wait:.0f}s. Log {self.paths.log_file}:\n{tail}")
+
+    def stop_process(self, timeout: float = 10.0) -> None:
+        """Stop Asterisk (``core stop now``, then signals) but keep the mounts."""
+        pid = self.pid()
+        if not pid:
+            return
+        subprocess.run(["chroot", str(self.paths.root), "/usr/sbin/asterisk", "-rx", "core stop now"],
+                       capture_output=True, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        sig = signal.SIGTERM
+        while self.pid() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if time.monotonic() > deadline - timeout / 2:
+                _kill(pid, sig)
+                sig = signal.SIGKILL
+        if self.pid():
+            _kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        _reap(pid)
+
+    def restart(self, wait: float = 30.0) -> Credentials:
+        """Stop and start Asterisk again (tests use this to restart it under live calls)."""
+        creds = self.credentials()
+        self.stop_process()
+        self._mount()
+        self._start_process()
+        self._wait_ready(creds, wait)
+        return creds
+
+    def down(self) -> None:
+        self.stop_process()
+        self._unmount()
+        try:
+            self.paths.state_file.unlink()
+        except FileNotFoundError:
+            pass
+
+    def asterisk_cli(self, command: str, timeout: float = 10.0) -> str:
+        """Run an Asterisk CLI command inside the chroot (``asterisk -rx``)."""
+        r = subprocess.run(["chroot", str(self.paths.root), "/usr/sbin/asterisk", "-rx", command],
+                           capture_output=True, text=True, timeout=timeout)
+        return r.stdout
+
+    def status(self) -> dict[str, Any]:
+        creds = self.credentials() if self.paths.credentials_file.exists() else None
+        pid = self.pid()
+        info: dict[str, Any] = {
+            "built": self.paths.built_marker.exists(),
+            "root": str(self.paths.root),
+            "running": bool(pid),
+            "pid": pid,
+            "log": str(self.paths.log_file),
+            "sounds_dir": str(self.paths.sounds_dir),
+        }
+        if creds:
+            info.update(ari_url=creds.ari_url, ari_user=creds.ari_user,
+                        ari_password=creds.ari_password, app=creds.app,
+                        ari_ready=bool(pid) and self.ari_ready(creds),
+                        sip={"host": "127.0.0.1", "port": creds.sip_port, "user": creds.sip_user,
+                             "password": creds.sip_password, "extension": "100"})
+        return info
+
+
+def _run(cmd: list[str]) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SandboxError(f"`{' '.join(cmd)}` failed: {r.stderr.strip()}")
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _port_busy(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
