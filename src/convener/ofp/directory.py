@@ -77,6 +77,7 @@ class AgentDirectory:
             if a.enabled
         ]
         self.loaded = False
+        self.refreshed_at: float | None = None  # time.monotonic() of the last refresh
         self._lock = asyncio.Lock()
 
     # --- lookups -----------------------------------------------------------------------------
@@ -124,6 +125,12 @@ class AgentDirectory:
             if disc is not None and disc.manifest is not None:
                 await self._discover(client, disc)
             self.loaded = True
+            self.refreshed_at = time.monotonic()
+
+    def stale(self, retry_after: float = 30.0) -> bool:
+        """Some configured agent has no manifest yet and the last attempt is old enough."""
+        missing = any(e.manifest is None for e in self.entries if e.source == "config")
+        return missing and (self.refreshed_at is None or time.monotonic() - self.refreshed_at > retry_after)
 
     def _request(self, to: To, scope: Literal["internal", "external", "all"]) -> bytes:
         env = Envelope(

@@ -255,6 +255,10 @@ class FloorSession:
     ) -> AsyncIterator[AgentReply]:
         if not self._started:
             raise RuntimeError("FloorSession.start() was not awaited")
+        if self.directory.stale() and self._client is not None:
+            task = asyncio.create_task(self.directory.refresh(self._client))  # agents that came up late
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         async with self._lock:
             uri = speaker_uri or self._caller
             assert uri is not None
