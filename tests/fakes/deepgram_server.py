@@ -127,7 +127,7 @@ class FakeDeepgram:
         app.router.add_get("/v1/listen", self._listen)
         app.router.add_get("/v2/listen", self._flux)
         app.router.add_post("/v1/speak", self._speak)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -283,8 +283,12 @@ class FakeDeepgram:
                             rec.in_speech = False
                             if not rec.finalised:
                                 await finalise(is_final=True, speech_final=True)
-                    elif rec.in_speech and t - rec.last_voice >= 1.0:
+                    elif rec.in_speech and t - rec.last_voice >= 0.5:
+                        # no endpointing: the segment is still finalised (is_final) but it is
+                        # not marked speech_final; UtteranceEnd marks the end
                         rec.in_speech = False
+                        if not rec.finalised:
+                            await finalise(is_final=True)
                     if (
                         rec.utterance_end_due
                         and utterance_end
