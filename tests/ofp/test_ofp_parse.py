@@ -40,7 +40,8 @@ def test_repairs_are_noted() -> None:
     assert any("no time zone" in n for n in notes)
 
     notes = []
-    env = parse_envelope(load_json(envelope_samples()[0].parent / "example-invite-with-dialogHistory.json"), notes=notes)
+    sample = envelope_samples()[0].parent / "example-invite-with-dialogHistory.json"
+    env = parse_envelope(load_json(sample), notes=notes)
     history = env.events[1].dialog_history or []
     assert len(history) == 3 and all(h.id.startswith("de:") for h in history)
     assert sum("without id" in n for n in notes) == 4
@@ -177,7 +178,9 @@ def _mutate(doc: Any, path_choices: list[int], replacement: Any, key: str) -> An
     replacement=json_values,
     key=st.sampled_from(KEYS),
 )
-def test_fuzz_mutated_samples_only_parse_error_escapes(sample: Any, path: list[int], replacement: Any, key: str) -> None:
+def test_fuzz_mutated_samples_only_parse_error_escapes(
+    sample: Any, path: list[int], replacement: Any, key: str
+) -> None:
     doc = _mutate(sample, path, replacement, key)
     for data in (doc, json.dumps(doc)):
         try:

@@ -8,10 +8,10 @@ from importlib.resources import files
 from typing import Any
 
 import pytest
+from ofp_helpers import ENVELOPE_SAMPLES, MANIFEST_SAMPLES, SHARED, envelope_samples, load_json
 
 from convener.ofp.errors import InvalidEnvelope
 from convener.ofp.validate import check_envelope, validate_envelope
-from ofp_helpers import SHARED, envelope_samples, load_json
 
 # What the README of the reference data says fails in the samples (and what else we find).
 EXPECTED_FAILURES = {
@@ -45,7 +45,7 @@ def test_official_samples(path: Any) -> None:
 
 
 def test_manifest_samples_pass_the_manifest_check_inside_publish() -> None:
-    manifests = [load_json(p) for p in sorted((SHARED / "assistant-manifest/1.0.1/sample-json").glob("*.json"))]
+    manifests = [load_json(p) for p in sorted(MANIFEST_SAMPLES.glob("*.json"))]
     doc = {"openFloor": {"schema": {"version": "1.1.0"}, "conversation": {"id": "c"},
                          "sender": {"speakerUri": "tag:x,2026:y"},
                          "events": [{"eventType": "publishManifests",
@@ -54,7 +54,7 @@ def test_manifest_samples_pass_the_manifest_check_inside_publish() -> None:
 
 
 def base() -> dict[str, Any]:
-    return copy.deepcopy(load_json(SHARED / "conversation-envelope/1.1.0/sample-json/example-multiparty-conversation.json"))
+    return copy.deepcopy(load_json(ENVELOPE_SAMPLES / "example-multiparty-conversation.json"))
 
 
 def first_event(doc: dict[str, Any]) -> dict[str, Any]:
