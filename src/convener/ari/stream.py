@@ -30,6 +30,8 @@ from convener.ari.rest import basic_auth_header, ssl_context
 
 log = logging.getLogger(__name__)
 
+HANDSHAKE_TIMEOUT = 10.0
+
 
 class StreamState(StrEnum):
     CONNECTING = "connecting"
@@ -108,10 +110,13 @@ class EventStream:
     async def _connect_and_read(self, session: aiohttp.ClientSession) -> None:
         params = {"app": self.app, "subscribeAll": "true" if self.subscribe_all else "false"}
         kwargs: dict[str, Any] = {"params": params, "heartbeat": self.ping_interval,
-                                  "autoping": True}
+                                  "autoping": True,
+                                  "timeout": aiohttp.ClientWSTimeout(ws_close=2.0)}
         if self.ssl is not None:
             kwargs["ssl"] = self.ssl
-        async with session.ws_connect(self.url, **kwargs) as ws:
+        # A handshake that never completes counts as a failed attempt, not a hang.
+        ws = await asyncio.wait_for(session.ws_connect(self.url, **kwargs), HANDSHAKE_TIMEOUT)
+        async with ws:
             self._ws = ws
             if not self._first:
                 self.reconnects += 1
