@@ -47,6 +47,7 @@ class Reply:
 class ConversationState:
     joined: bool = False
     has_floor: bool = False
+    inviter: str | None = None
     slots: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,7 +112,7 @@ class SkillAgent(ABC):
 
     def handle(self, env: Envelope) -> list[Event]:
         cid = env.conversation.id
-        state = self.conversations.setdefault(cid, ConversationState())
+        state = self.conversations.get(cid) or ConversationState()
         humans = self._humans(env)
         out: list[Event] = []
         for ev in env.events:
@@ -124,6 +125,8 @@ class SkillAgent(ABC):
                 continue
             if et == "invite":
                 state.joined = state.has_floor = True
+                state.inviter = env.sender_uri
+                self.conversations[cid] = state
                 out.append(accept_invite(To(env.sender_uri)))
                 last = next(
                     (d for d in reversed(ev.dialog_history or []) if self._from_caller(d, humans)), None
@@ -132,9 +135,10 @@ class SkillAgent(ABC):
                 out.extend(self._say(reply))
             elif et == "grantFloor":
                 state.joined = state.has_floor = True
+                self.conversations[cid] = state
             elif et == "revokeFloor":
                 state.has_floor = False
-            elif et == "uninvite" or (et == "bye" and self._conversation_over(env)):
+            elif et == "uninvite" or (et == "bye" and env.sender_uri in (state.inviter, *self._conveners(env))):
                 self.conversations.pop(cid, None)
                 return out
             elif et == "utterance" and ev.dialog_event is not None:
@@ -146,9 +150,9 @@ class SkillAgent(ABC):
         return out
 
     @staticmethod
-    def _conversation_over(env: Envelope) -> bool:
-        """A ``bye`` from the convener ends the conversation; one from another agent does not."""
-        return env.sender_uri in env.conversation.assigned_floor_roles.get("convener", [])
+    def _conveners(env: Envelope) -> list[str]:
+        """A ``bye`` from the convener (or whoever invited us) ends the conversation for us."""
+        return env.conversation.assigned_floor_roles.get("convener", [])
 
     def _say(self, reply: Reply) -> list[Event]:
         events = [utterance(text_event(self.speaker_uri, reply.text))]

@@ -1,0 +1,135 @@
+"""FloorSession end to end against the example agents over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ofp_helpers import settings_for
+
+from convener.config import Config
+from convener.ofp.session import AgentReply, FloorSession
+from convener.ofp.validate import validate_envelope
+from convener_agents.serve import RunningAgents
+
+
+def texts(replies: list[AgentReply]) -> list[str]:
+    return [f"{r.agent_name}: {r.text}" for r in replies]
+
+
+async def test_booking_handover_and_every_envelope_valid(example_agents: RunningAgents) -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+    settings = settings_for(example_agents.urls)
+    async with FloorSession(settings, tracer=lambda r, d: sent.append((r, d))) as s:
+        r1 = await s.user_turn("Book a flight to Denver")
+        assert texts(r1) == [
+            "Convener: Connecting you to Flights.",
+            "Flights: A flight to Denver. Where are you flying from?",
+        ]
+        assert r1[0].from_convener and not r1[1].from_convener
+        assert texts(await s.user_turn("From Boston")) == ["Flights: What date would you like to travel?"]
+        assert texts(await s.user_turn("next Friday")) == ["Flights: Boston to Denver, next Friday. Shall I book it?"]
+        booked = await s.user_turn("Yes please")
+        assert booked[0].text.startswith("Booked: Boston to Denver, next Friday. Confirmation FL")
+        flights = example_agents.agents["flights"].speaker_uri
+        assert not s.floor.has_floor(flights)  # it yielded the floor: @complete
+        hotel = await s.user_turn("I need a hotel in Denver")
+        assert [r.agent_name for r in hotel] == ["Convener", "Hotels"] and "The Crawford" in hotel[1].text
+        weather = await s.user_turn("let me talk to the weather agent")
+        assert texts(weather)[-1] == "Weather: Which city would you like the weather for?"
+        assert texts(await s.user_turn("Denver"))[-1] == "Weather: In Denver today: sunny, 12 degrees Celsius."
+    assert sent, "nothing was traced"
+    for recipient, doc in sent:
+        assert validate_envelope(doc) == [], (recipient, doc)
+    kinds = {e["eventType"] for _, d in sent for e in d["openFloor"]["events"]}
+    assert {"utterance", "invite", "revokeFloor", "bye", "acceptInvite"} <= kinds
+
+
+async def test_replies_stream_and_carry_timing_marks(example_agents: RunningAgents) -> None:
+    async with FloorSession(settings_for(example_agents.urls)) as s:
+        before = time.monotonic()
+        got: list[AgentReply] = []
+        async for reply in s.user_turn("What's the weather in Boston?"):
+            got.append(reply)
+        after = time.monotonic()
+    agent = got[-1]
+    assert agent.agent_name == "Weather" and agent.speaker_uri == example_agents.agents["weather"].speaker_uri
+    assert before <= agent.envelope_sent <= agent.reply_received <= after
+    assert agent.ssml is None and agent.audio_urls == () and agent.private_to is None
+
+
+async def test_nothing_fits_the_caller_is_told(example_agents: RunningAgents) -> None:
+    async with FloorSession(settings_for(example_agents.urls)) as s:
+        replies = await s.user_turn("What is the meaning of life?")
+    assert len(replies) == 1 and replies[0].from_convener
+    assert replies[0].text.startswith("Sorry, none of our agents can help with that.")
+
+
+async def test_callers_are_anonymous_unless_configured(example_agents: RunningAgents) -> None:
+    sent: list[dict[str, Any]] = []
+    async with FloorSession(settings_for(example_agents.urls), tracer=lambda r, d: sent.append(d)) as s:
+        pass
+    s2 = FloorSession(settings_for(example_agents.urls), tracer=lambda r, d: sent.append(d))
+    await s2.start(caller_id="+1 555 0100")
+    assert s2.caller_uri is not None and s2.caller_uri.startswith("tag:convener.invalid,2026:caller/")
+    await s2.user_turn("Book a flight to Denver")
+    await s2.close()
+    assert "5550100" not in str(sent)
+    s3 = FloorSession(settings_for(example_agents.urls, caller_uri="tel"))
+    await s3.start(caller_id="+1 555 0100")
+    assert s3.caller_uri == "tel:+15550100"
+    await s3.close()
+    assert s.caller_uri != s2.caller_uri
+
+
+async def test_several_humans_in_one_room(example_agents: RunningAgents) -> None:
+    async with FloorSession(settings_for(example_agents.urls)) as s:
+        bob = s.add_human(name="Bob")
+        r = await s.user_turn("What's the weather in Paris?", speaker_uri=bob)
+        assert r[-1].text == "In Paris today: clear, 13 degrees Celsius."
+        carol = "tag:room.example,2026:carol"
+        r = await s.user_turn("And in London?", speaker_uri=carol, speaker_name="Carol")
+        assert r[-1].text == "In London today: overcast, 11 degrees Celsius."
+        names = {c.conversational_name for c in s.floor.conversants}
+        assert {"Caller", "Bob", "Carol", "Weather"} <= names
+        # One reply per utterance, not one per person in the room.
+        assert len([x for x in r if x.agent_name == "Weather"]) == 1
+
+
+async def test_close_says_bye_and_agents_forget(example_agents: RunningAgents) -> None:
+    s = FloorSession(settings_for(example_agents.urls))
+    await s.start()
+    await s.user_turn("Book a flight to Denver")
+    assert s.conversation_id in example_agents.agents["flights"].conversations
+    await s.close()
+    assert s.conversation_id not in example_agents.agents["flights"].conversations
+
+
+async def test_from_config_and_turn_order(example_agents: RunningAgents) -> None:
+    config = Config()
+    config.ofp = settings_for(example_agents.urls)
+    s = FloorSession.from_config(config)
+    await s.start()
+    try:
+        import asyncio
+
+        a, b = s.user_turn("Book a flight to Denver"), s.user_turn("From Boston")
+        ra, rb = await asyncio.gather(a, b)  # started together, processed in order
+        assert ra[-1].text.endswith("Where are you flying from?")
+        assert rb[-1].text == "What date would you like to travel?"
+    finally:
+        await s.close()
+
+
+async def test_agents_that_come_up_late_are_picked_up(example_agents: RunningAgents) -> None:
+    urls = dict(example_agents.urls)
+    dead = "http://127.0.0.1:9/ofp"
+    s = FloorSession(settings_for({"flights": dead, "weather": urls["weather"]}))
+    await s.start()
+    try:
+        assert s.directory.by_name("flights").manifest is None  # type: ignore[union-attr]
+        r = await s.user_turn("Book a flight to Denver")
+        assert r[0].from_convener  # no flight agent: told, not silence
+        assert s.directory.stale(retry_after=0.0)
+    finally:
+        await s.close()
