@@ -6,10 +6,11 @@ import time
 import pytest
 
 from convener.speech.espeak_tts import EspeakTts
+from convener.speech.fallback_tts import FallbackTts
 from convener.speech.hibari_tts import HibariTts
 from convener.speech.registry import build_tts, clear_cache
 from convener.speech.settings import SpeechSettings
-from convener.speech.tts import TtsChunk, synthesize_all
+from convener.speech.tts import TtsChunk, TtsError, synthesize_all
 
 LONG_REPLY = " ".join(f"This is sentence number {i} of a long reply about your booking." for i in range(1, 31))
 
@@ -151,9 +152,29 @@ async def test_espeak_passes_ssml_with_markup_flag() -> None:
     assert len(out.pcm) > 0
 
 
-def test_registry_caches_providers_by_name() -> None:
+def test_registry_caches_providers_and_puts_the_fallback_behind() -> None:
     clear_cache()
     s = SpeechSettings()
-    assert build_tts(s) is build_tts(s)
-    assert build_tts(s).name == "hibari"
-    assert build_tts(s, "espeak").name == "espeak"
+    tts = build_tts(s)
+    assert tts is build_tts(s)
+    assert isinstance(tts, FallbackTts) and tts.name == "hibari+espeak"
+    assert build_tts(SpeechSettings(tts_fallback=""), "espeak").name == "espeak"
+
+
+class BrokenTts(HibariTts):
+    name = "broken"
+
+    async def warm(self) -> None:
+        raise TtsError("no voice")
+
+    async def synthesize(self, text: str, cancel: asyncio.Event | None = None):  # type: ignore[override]
+        raise TtsError("no voice")
+        yield  # pragma: no cover
+
+
+async def test_fallback_tts_speaks_when_the_primary_cannot() -> None:
+    tts = FallbackTts(BrokenTts(), EspeakTts())
+    r = await synthesize_all(tts, "Hello.")
+    assert r.sample_rate == 22050 and len(r.pcm) > 1000  # per-reply fallback
+    await tts.warm()
+    assert not tts.primary_ok and tts.sample_rate == 22050  # skipped from now on

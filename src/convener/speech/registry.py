@@ -35,7 +35,17 @@ def _key(kind: str, name: str, settings: SpeechSettings) -> tuple[str, str, str]
     return (
         kind,
         name,
-        repr((settings.whisper, settings.hibari, settings.espeak, settings.deepgram, settings.vad_settings, marker)),
+        repr(
+            (
+                settings.whisper,
+                settings.hibari,
+                settings.espeak,
+                settings.flite,
+                settings.deepgram,
+                settings.vad_settings,
+                marker,
+            )
+        ),
     )
 
 
@@ -92,6 +102,10 @@ def _make_tts(name: str, settings: SpeechSettings) -> TtsProvider:
         from convener.speech.espeak_tts import EspeakTts
 
         return EspeakTts(settings.espeak)
+    if name == "flite":
+        from convener.speech.espeak_tts import FliteTts
+
+        return FliteTts(settings.flite)
     if name == "deepgram":
         from convener.speech.deepgram_tts import DeepgramTts
 
@@ -99,12 +113,27 @@ def _make_tts(name: str, settings: SpeechSettings) -> TtsProvider:
     raise ValueError(f"unknown TTS provider {name!r}")
 
 
-def build_tts(settings: SpeechSettings, name: str | None = None) -> TtsProvider:
-    workers.configure(settings.worker_threads)
-    name = name or settings.tts
+def tts_provider(name: str, settings: SpeechSettings) -> TtsProvider:
+    """The provider ``name`` alone (no fallback), cached."""
     key = _key("tts", name, settings)
     if key not in _cache:
         _cache[key] = _make_tts(name, settings)
+    return _cache[key]
+
+
+def build_tts(settings: SpeechSettings, name: str | None = None) -> TtsProvider:
+    """The configured TTS with ``tts_fallback`` behind it (FallbackTts) when that differs."""
+    workers.configure(settings.worker_threads)
+    name = name or settings.tts
+    primary = tts_provider(name, settings)
+    fb = settings.tts_fallback
+    if not fb or fb == name:
+        return primary
+    from convener.speech.fallback_tts import FallbackTts
+
+    key = _key("tts-fallback", f"{name}+{fb}", settings)
+    if key not in _cache:
+        _cache[key] = FallbackTts(primary, tts_provider(fb, settings))
     return _cache[key]
 
 

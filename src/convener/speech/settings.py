@@ -5,7 +5,7 @@ Providers are chosen by name (``asr``, ``tts``, ``vad``); each provider has its 
     [speech]
     asr = "whisper"            # whisper | deepgram | deepgram-flux
     asr_fallback = "whisper"   # used by the Deepgram providers when the service drops ("" = none)
-    tts = "hibari"             # hibari | espeak | deepgram
+    tts = "hibari"             # hibari | espeak | flite | deepgram
     tts_fallback = "espeak"
     vad = "silero"             # silero | energy
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from convener.settings import ConfigError
 
 ASR_PROVIDERS = ("whisper", "deepgram", "deepgram-flux")
-TTS_PROVIDERS = ("hibari", "espeak", "deepgram")
+TTS_PROVIDERS = ("hibari", "espeak", "flite", "deepgram")
 VAD_PROVIDERS = ("silero", "energy")
 
 
@@ -72,6 +72,12 @@ class EspeakSettings:
     def validate(self) -> None:
         if not 80 <= self.rate <= 450:
             raise ConfigError("espeak.rate: must be between 80 and 450")
+
+
+@dataclass
+class FliteSettings:
+    binary: str = "flite"  # Debian package flite
+    voice: str = "slt"  # kal, kal16, awb, rms, slt
 
 
 @dataclass
@@ -130,6 +136,7 @@ class SpeechSettings:
     whisper: WhisperSettings = field(default_factory=WhisperSettings)
     hibari: HibariSettings = field(default_factory=HibariSettings)
     espeak: EspeakSettings = field(default_factory=EspeakSettings)
+    flite: FliteSettings = field(default_factory=FliteSettings)
     deepgram: DeepgramSettings = field(default_factory=DeepgramSettings)
     vad_settings: VadSettings = field(default_factory=VadSettings)
 
