@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from convener.media.settings import MediaSettings
 from convener.ofp.settings import OfpSettings
+from convener.ops.settings import OpsSettings
 from convener.settings import ConfigError, load_section
 from convener.speech.settings import SpeechSettings
 
@@ -89,6 +90,7 @@ class Config:
     media: MediaSettings = field(default_factory=MediaSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     ofp: OfpSettings = field(default_factory=OfpSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
 
 
 # Environment variables that override single keys (secrets stay out of the file).
