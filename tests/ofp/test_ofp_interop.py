@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -90,10 +91,10 @@ async def test_our_envelopes_parse_with_openfloor(example_agents: RunningAgents)
         for e in env.events:
             kinds.add(e.eventType)
             if e.eventType == "utterance":
-                de = openfloor.DialogEvent.from_dict(dict(e.parameters["dialogEvent"]))
-                assert de.features["text"].tokens[0].value
                 # (openfloor 0.1.5's Span replaces startTime with a naive now(); check our text)
                 assert is_rfc3339(e.parameters["dialogEvent"]["span"]["startTime"])
+                de = openfloor.DialogEvent.from_dict(copy.deepcopy(dict(e.parameters["dialogEvent"])))
+                assert de.features["text"].tokens[0].value
         assert [c.identification.speakerUri for c in env.conversation.conversants]
     assert {"utterance", "invite", "revokeFloor", "bye"} <= kinds
 
