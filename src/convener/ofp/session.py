@@ -127,6 +127,7 @@ class FloorSession:
         http: aiohttp.ClientSession | None = None,
         conversation_id: str | None = None,
         tracer: Tracer | None = None,
+        client: AgentClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -139,7 +140,7 @@ class FloorSession:
         self._tracer = tracer
         self._http = http
         self._own_http = http is None
-        self._client: AgentClient | None = None
+        self._client: AgentClient | None = client  # injected: tests and benchmarks
         self._humans: dict[str, Identification] = {}
         self._caller: str | None = None
         self._external: AgentEntry | None = None
@@ -176,9 +177,12 @@ class FloorSession:
         if self._started:
             return
         self._started = True
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-        self._client = AgentClient(self._http, max_bytes=self.settings.max_response_bytes, clock=self.clock)
+        if self._client is None:
+            if self._http is None:
+                self._http = aiohttp.ClientSession()
+            self._client = AgentClient(self._http, max_bytes=self.settings.max_response_bytes, clock=self.clock)
+        else:
+            self._own_http = False
         if not self.directory.loaded:
             await self.directory.refresh(self._client)
         self._caller = self.add_human(name=caller_name, caller_id=caller_id)
