@@ -1,0 +1,284 @@
+"""Transcripts: every conversation, who said what and when, and which agent held the floor.
+
+SQLite by default (``transcripts.sqlite3`` in the state directory), written from one worker
+thread so the event loop never waits on the disk; PostgreSQL when ``ops.transcripts_url`` is a
+``postgresql://`` URL (``asyncpg``), where several convener nodes can share one store: every row
+carries the ``node_id`` of the instance that wrote it.
+
+    store = await TranscriptStore.open(cfg.ops)
+    await store.start_conversation(conversation_id, call_id, room, started_at)
+    await store.add_turn(conversation_id, "caller", "a flight to Denver", at, floor_holder="flights")
+    await store.end_conversation(conversation_id, ended_at, reason="caller hung up")
+    await store.close()
+
+Times are timezone-aware datetimes (UTC) or Unix timestamps (floats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from convener.ops.settings import OpsSettings
+from convener.timings import TurnTimings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+When = datetime | float | int | None
+
+
+def _ts(when: When) -> datetime:
+    if when is None:
+        return datetime.now(UTC)
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(when), UTC)
+
+
+def _timings_json(timings: TurnTimings | dict[str, Any] | None) -> str | None:
+    if timings is None:
+        return None
+    if isinstance(timings, TurnTimings):
+        return json.dumps({"turn_id": timings.turn_id, "breakdown_ms": timings.breakdown_ms()})
+    return json.dumps(timings, default=str)
+
+
+@dataclass
+class Turn:
+    speaker: str
+    text: str
+    at: datetime
+    floor_holder: str | None = None
+    timings: dict[str, Any] | None = None
+    node_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["at"] = self.at.isoformat()
+        return d
+
+
+@dataclass
+class Conversation:
+    conversation_id: str
+    call_id: str
+    room: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str = ""
+    node_id: str = ""
+    turn_count: int = 0
+    turns: list[Turn] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["started_at"] = self.started_at.isoformat()
+        d["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
+        d["turns"] = [t.to_json() for t in self.turns]
+        return d
+
+
+def default_sqlite_path(settings: OpsSettings) -> Path:
+    return settings.resolved_state_dir() / "transcripts.sqlite3"
+
+
+class TranscriptStore:
+    """The interface; ``open`` picks the backend from the settings."""
+
+    node_id: str = ""
+
+    @staticmethod
+    async def open(settings: OpsSettings) -> TranscriptStore:
+        node = settings.resolved_node_id()
+        if not settings.transcripts:
+            return NullTranscriptStore()
+        url = settings.transcripts_url
+        scheme = urlsplit(url).scheme if url else "sqlite"
+        if scheme in ("postgresql", "postgres"):
+            from convener.ops.transcripts_pg import PostgresTranscriptStore
+
+            return await PostgresTranscriptStore.connect(url, node)
+        path = Path(urlsplit(url).path) if url else default_sqlite_path(settings)
+        return await SqliteTranscriptStore.connect(path, node)
+
+    async def start_conversation(self, conversation_id: str, call_id: str, room: str,
+                                 started_at: When = None) -> None:
+        raise NotImplementedError
+
+    async def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
+                       floor_holder: str | None = None,
+                       timings: TurnTimings | dict[str, Any] | None = None) -> None:
+        raise NotImplementedError
+
+    async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
+        raise NotImplementedError
+
+    async def list(self, limit: int = 20) -> list[Conversation]:
+        """The latest conversations first, without their turns (``turn_count`` is set)."""
+        raise NotImplementedError
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class NullTranscriptStore(TranscriptStore):
+    """``ops.transcripts = false``: nothing is kept."""
+
+    async def start_conversation(self, conversation_id: str, call_id: str, room: str,
+                                 started_at: When = None) -> None:
+        return None
+
+    async def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
+                       floor_holder: str | None = None,
+                       timings: TurnTimings | dict[str, Any] | None = None) -> None:
+        return None
+
+    async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
+        return None
+
+    async def list(self, limit: int = 20) -> list[Conversation]:
+        return []
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        return None
+
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    room TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    end_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS conversations_started ON conversations (started_at);
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations (conversation_id),
+    node_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    speaker TEXT NOT NULL,
+    text TEXT NOT NULL,
+    floor_holder TEXT,
+    timings TEXT
+);
+CREATE INDEX IF NOT EXISTS turns_conversation ON turns (conversation_id, at, id);
+"""
+
+
+class SqliteTranscriptStore(TranscriptStore):
+    """One connection owned by one worker thread; every call runs there, in order."""
+
+    def __init__(self, path: Path, node_id: str) -> None:
+        self.path = path
+        self.node_id = node_id
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcripts")
+        self._conn: sqlite3.Connection | None = None
+        self.thread_ids: set[int] = set()  # threads that touched the database (tests check)
+
+    @classmethod
+    async def connect(cls, path: Path, node_id: str) -> SqliteTranscriptStore:
+        store = cls(path, node_id)
+        await store._run(store._open)
+        return store
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        fresh = not self.path.exists()
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if fresh:
+            os.chmod(self.path, 0o640)  # transcripts are personal data
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(SQLITE_SCHEMA)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        def call() -> T:
+            self.thread_ids.add(threading.get_ident())
+            return fn(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("transcript store is closed")
+        return self._conn
+
+    async def start_conversation(self, conversation_id: str, call_id: str, room: str,
+                                 started_at: When = None) -> None:
+        at = _ts(started_at).timestamp()
+        await self._run(lambda: self._db().execute(
+            "INSERT INTO conversations (conversation_id, call_id, room, node_id, started_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id) DO NOTHING",
+            (conversation_id, call_id, room, self.node_id, at)))
+
+    async def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
+                       floor_holder: str | None = None,
+                       timings: TurnTimings | dict[str, Any] | None = None) -> None:
+        row = (conversation_id, self.node_id, _ts(at).timestamp(), speaker, text, floor_holder,
+               _timings_json(timings))
+        await self._run(lambda: self._db().execute(
+            "INSERT INTO turns (conversation_id, node_id, at, speaker, text, floor_holder, timings) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", row))
+
+    async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
+        at = _ts(ended_at).timestamp()
+        await self._run(lambda: self._db().execute(
+            "UPDATE conversations SET ended_at = ?, end_reason = ? WHERE conversation_id = ?",
+            (at, reason, conversation_id)))
+
+    @staticmethod
+    def _conversation(row: tuple[Any, ...]) -> Conversation:
+        cid, call_id, room, node, started, ended, reason, count = row
+        return Conversation(cid, call_id, room, datetime.fromtimestamp(started, UTC),
+                            datetime.fromtimestamp(ended, UTC) if ended is not None else None,
+                            reason, node, count)
+
+    _SELECT = ("SELECT c.conversation_id, c.call_id, c.room, c.node_id, c.started_at, c.ended_at, "
+               "c.end_reason, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.conversation_id) "
+               "FROM conversations c ")
+
+    async def list(self, limit: int = 20) -> list[Conversation]:
+        rows = await self._run(lambda: self._db().execute(
+            self._SELECT + "ORDER BY c.started_at DESC LIMIT ?", (limit,)).fetchall())
+        return [self._conversation(r) for r in rows]
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        def fetch() -> tuple[Any, list[Any]]:
+            db = self._db()
+            conv = db.execute(self._SELECT + "WHERE c.conversation_id = ?", (conversation_id,)).fetchone()
+            turns = db.execute(
+                "SELECT speaker, text, at, floor_holder, timings, node_id FROM turns "
+                "WHERE conversation_id = ? ORDER BY at, id", (conversation_id,)).fetchall()
+            return conv, turns
+
+        conv_row, turn_rows = await self._run(fetch)
+        if conv_row is None:
+            return None
+        conv = self._conversation(conv_row)
+        conv.turns = [Turn(s, t, datetime.fromtimestamp(at, UTC), fh, json.loads(tm) if tm else None, node)
+                      for s, t, at, fh, tm, node in turn_rows]
+        return conv
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=False)

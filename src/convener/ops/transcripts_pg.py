@@ -1,0 +1,113 @@
+"""PostgreSQL transcript store (``asyncpg``), shared by several convener nodes.
+
+Tables are created on first use (``IF NOT EXISTS``). Conversation ids are unique across nodes
+(the call's conversation id); every row records the ``node_id`` of the instance that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from convener.ops.transcripts import Conversation, TranscriptStore, Turn, When, _timings_json, _ts
+from convener.settings import ConfigError
+from convener.timings import TurnTimings
+
+PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS convener_conversations (
+    conversation_id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    room TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ,
+    end_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS convener_conversations_started ON convener_conversations (started_at);
+CREATE TABLE IF NOT EXISTS convener_turns (
+    id BIGSERIAL PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES convener_conversations (conversation_id),
+    node_id TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    speaker TEXT NOT NULL,
+    text TEXT NOT NULL,
+    floor_holder TEXT,
+    timings JSONB
+);
+CREATE INDEX IF NOT EXISTS convener_turns_conversation ON convener_turns (conversation_id, at, id);
+"""
+
+_SELECT = ("SELECT c.conversation_id, c.call_id, c.room, c.node_id, c.started_at, c.ended_at, c.end_reason, "
+           "(SELECT COUNT(*) FROM convener_turns t WHERE t.conversation_id = c.conversation_id) AS n "
+           "FROM convener_conversations c ")
+
+
+def _conversation(r: Any) -> Conversation:
+    return Conversation(r["conversation_id"], r["call_id"], r["room"], r["started_at"], r["ended_at"],
+                        r["end_reason"], r["node_id"], int(r["n"]))
+
+
+class PostgresTranscriptStore(TranscriptStore):
+    def __init__(self, pool: Any, node_id: str) -> None:
+        self._pool = pool
+        self.node_id = node_id
+
+    @classmethod
+    async def connect(cls, url: str, node_id: str, min_size: int = 1, max_size: int = 4) -> PostgresTranscriptStore:
+        try:
+            import asyncpg
+        except ImportError:
+            raise ConfigError("ops.transcripts_url names PostgreSQL but the Python package asyncpg is not "
+                              "installed: pip install asyncpg") from None
+        pool = await asyncpg.create_pool(url.replace("postgres://", "postgresql://", 1),
+                                         min_size=min_size, max_size=max_size, command_timeout=10)
+        async with pool.acquire() as conn:
+            # Several nodes may start at once: serialise the schema creation.
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(7474017)")
+                await conn.execute(PG_SCHEMA)
+        return cls(pool, node_id)
+
+    async def start_conversation(self, conversation_id: str, call_id: str, room: str,
+                                 started_at: When = None) -> None:
+        await self._pool.execute(
+            "INSERT INTO convener_conversations (conversation_id, call_id, room, node_id, started_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_id) DO NOTHING",
+            conversation_id, call_id, room, self.node_id, _ts(started_at))
+
+    async def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
+                       floor_holder: str | None = None,
+                       timings: TurnTimings | dict[str, Any] | None = None) -> None:
+        await self._pool.execute(
+            "INSERT INTO convener_turns (conversation_id, node_id, at, speaker, text, floor_holder, timings) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+            conversation_id, self.node_id, _ts(at), speaker, text, floor_holder, _timings_json(timings))
+
+    async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
+        await self._pool.execute(
+            "UPDATE convener_conversations SET ended_at = $1, end_reason = $2 WHERE conversation_id = $3",
+            _ts(ended_at), reason, conversation_id)
+
+    async def list(self, limit: int = 20) -> list[Conversation]:
+        rows = await self._pool.fetch(_SELECT + "ORDER BY c.started_at DESC LIMIT $1", limit)
+        return [_conversation(r) for r in rows]
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        row = await self._pool.fetchrow(_SELECT + "WHERE c.conversation_id = $1", conversation_id)
+        if row is None:
+            return None
+        conv = _conversation(row)
+        turns = await self._pool.fetch(
+            "SELECT speaker, text, at, floor_holder, timings, node_id FROM convener_turns "
+            "WHERE conversation_id = $1 ORDER BY at, id", conversation_id)
+        conv.turns = [Turn(t["speaker"], t["text"], _aware(t["at"]), t["floor_holder"],
+                           json.loads(t["timings"]) if t["timings"] else None, t["node_id"]) for t in turns]
+        return conv
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+def _aware(at: datetime) -> datetime:
+    return _ts(at)
