@@ -133,3 +133,25 @@ async def test_agents_that_come_up_late_are_picked_up(example_agents: RunningAge
         assert s.directory.stale(retry_after=0.0)
     finally:
         await s.close()
+
+
+async def test_a_reader_that_stops_early_does_not_block_the_next_turn(example_agents: RunningAgents) -> None:
+    import asyncio
+
+    async with FloorSession(settings_for(example_agents.urls)) as s:
+        turn = s.user_turn("Book a flight to Denver")
+        async for reply in turn:
+            assert reply.from_convener  # "Connecting you to Flights." -- then the caller barges in
+            break
+        s.barge_in("Connecting you")
+        nxt = await asyncio.wait_for(s.user_turn("From Boston"), 5)
+        assert nxt[-1].text == "What date would you like to travel?"  # the first turn was still applied
+        await turn.finished()
+
+
+async def test_turn_errors_reach_the_reader(example_agents: RunningAgents) -> None:
+    import pytest
+
+    s = FloorSession(settings_for(example_agents.urls))
+    with pytest.raises(RuntimeError, match="start"):
+        await s.user_turn("hello")

@@ -93,17 +93,59 @@ class AgentReply:
 
 
 class Turn:
-    """The replies of one caller turn: ``async for reply in turn`` or ``await turn``."""
+    """The replies of one caller turn: ``async for reply in turn`` or ``await turn``.
+
+    The turn runs in its own task from the moment ``user_turn`` is called (inside a running
+    event loop), so it is processed in order even if nobody reads it, and a reader that stops
+    early (the caller barged in) does not hold up the next turn. ``await turn.finished()``
+    waits until every agent answer of the turn has been applied to the floor.
+    """
+
+    _END = object()
 
     def __init__(self, agen: AsyncIterator[AgentReply]) -> None:
         self._agen = agen
-        self._used = False
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._start()
 
-    def __aiter__(self) -> AsyncIterator[AgentReply]:
-        if self._used:
-            raise RuntimeError("a Turn can be consumed only once")
-        self._used = True
-        return self._agen
+    def _start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            async for reply in self._agen:
+                self._queue.put_nowait(reply)
+        except Exception as e:  # handed to the reader
+            self._error = e
+            log.exception("turn failed")
+        finally:
+            self._queue.put_nowait(self._END)
+
+    def __aiter__(self) -> Turn:
+        self._start()
+        return self
+
+    async def __anext__(self) -> AgentReply:
+        self._start()
+        item = await self._queue.get()
+        if item is self._END:
+            self._queue.put_nowait(self._END)  # stay exhausted
+            if self._error is not None:
+                raise self._error
+            raise StopAsyncIteration
+        return item  # type: ignore[no-any-return]
+
+    async def finished(self) -> None:
+        self._start()
+        assert self._task is not None
+        await asyncio.shield(self._task)
 
     async def _collect(self) -> list[AgentReply]:
         return [r async for r in self]
