@@ -62,9 +62,12 @@ _SECRET_WORDS = r"(?:api[_-]?key|apikey|access[_-]?token|token|password|passwd|s
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Authorization: Bearer xyz / Authorization: Basic xyz / 'Authorization': 'Token xyz'
     (re.compile(r"""(?i)(\bauthorization["']?\s*[:=]\s*["']?)[^"'\r\n,}]+"""), rf"\1{MASK}"),
-    (re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9\-._~+/]{6,}=*"), rf"\1\2{MASK}"),
+    # "Bearer xyz" wherever it appears (Basic and Token schemes: only after "Authorization")
+    (re.compile(r"(?i)\b(bearer)(\s+)(?!\*\*\*)[A-Za-z0-9\-._~+/]{6,}=*"), rf"\1\2{MASK}"),
+    # password='xyz' / token="xyz" (keyword reprs such as aiohttp's BasicAuth)
+    (re.compile(rf"""(?i)(\b{_SECRET_WORDS}=)(["'])[^"']*\2"""), rf"\1\2{MASK}\2"),
     # ?api_key=user:pass&... , password=..., token=... in URLs, forms and key=value logs
-    (re.compile(rf"(?i)(\b{_SECRET_WORDS}=)[^&\s'\"<>]+"), rf"\1{MASK}"),
+    (re.compile(rf"(?i)(\b{_SECRET_WORDS}=)(?!\*\*\*)[^&\s'\"<>]+"), rf"\1{MASK}"),
     # "api_key": "xyz" / 'password': 'xyz' (dict and JSON reprs)
     (re.compile(rf"""(?i)(["']{_SECRET_WORDS}["']\s*:\s*["'])[^"']+"""), rf"\1{MASK}"),
     # scheme://user:password@host
