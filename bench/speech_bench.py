@@ -118,11 +118,13 @@ async def run_asr(name: str, asr: WhisperAsr, clips: list[Clip]) -> dict[str, ob
     lat, rtf = [], []
     by_cond: dict[str, list[tuple[str, str]]] = {}
     by_voice_clean: dict[str, list[tuple[str, str]]] = {}
+    by_voice_cond: dict[str, list[tuple[str, str]]] = {}
     for c in clips:
         eot, _, latency = await transcribe_frames(asr, frames(c.pcm8k, 8000), 8000)
         lat.append(latency * 1000)
         rtf.append(latency / (len(c.pcm8k) / 2 / 8000))
         by_cond.setdefault(c.noise, []).append((c.text, eot.text))
+        by_voice_cond.setdefault(f"{c.voice} {c.noise}", []).append((c.text, eot.text))
         if c.noise == "clean":
             by_voice_clean.setdefault(c.voice, []).append((c.text, eot.text))
     return {
@@ -130,6 +132,7 @@ async def run_asr(name: str, asr: WhisperAsr, clips: list[Clip]) -> dict[str, ob
         "utterances": len(clips),
         "wer_by_condition": {k: round(corpus_wer(v), 3) for k, v in by_cond.items()},
         "wer_clean_by_voice": {k: round(corpus_wer(v), 3) for k, v in by_voice_clean.items()},
+        "wer_by_voice_and_condition": {k: round(corpus_wer(v), 3) for k, v in by_voice_cond.items()},
         "latency_ms_p50": round(pct(lat, 50)),
         "latency_ms_p95": round(pct(lat, 95)),
         "rtf": round(statistics.mean(rtf), 3),
@@ -164,6 +167,11 @@ async def main() -> int:
             f"{w.get('snr20', 0):>6.3f} {w.get('snr10', 0):>6.3f} "  # type: ignore[union-attr]
             f"{r['latency_ms_p50']:>7} {r['latency_ms_p95']:>7} {r['rtf']:>6}"
         )
+    print("\nASR WER by voice and noise")
+    names = list(asr_results[0]["wer_by_voice_and_condition"])  # type: ignore[call-overload]
+    print(f"{'voice / condition':28} " + " ".join(f"{r['asr'][-5:]:>7}" for r in asr_results))
+    for k in names:
+        print(f"{k:28} " + " ".join(f"{r['wer_by_voice_and_condition'][k]:>7.3f}" for r in asr_results))  # type: ignore[index]
     print("\nTTS (round-trip WER = offline ASR on the TTS output after 8 kHz μ-law)")
     print(f"{'voice':22} {'first p50 ms':>12} {'first p95 ms':>12} {'RTF':>7} {'rt WER':>7}")
     for voice, s in tts_stats.items():

@@ -108,3 +108,23 @@ async def test_decoding_does_not_block_the_event_loop(whisper: WhisperAsr, phone
 def test_float_pcm_helper_roundtrip() -> None:
     x = np.linspace(-0.5, 0.5, 100, dtype=np.float32)
     assert len(float_to_pcm16(x)) == 200
+
+
+async def test_end_of_turn_returns_at_once_and_turns_stay_in_order(whisper: WhisperAsr, phone_speech: bytes) -> None:
+    import time
+
+    session = await whisper.open_session(8000)
+    for f in frames(phone_speech, 8000):
+        await session.feed(f)
+    t0 = time.perf_counter()
+    await session.end_of_turn()
+    assert time.perf_counter() - t0 < 0.05  # decoding runs in the background
+    await session.end_of_turn()  # an empty second turn, queued behind the first
+    ends = []
+    async for ev in session.events():
+        if isinstance(ev, EndOfTurn):
+            ends.append(ev.text)
+            if len(ends) == 2:
+                break
+    await session.close()
+    assert "Denver" in ends[0] and ends[1] == ""

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from convener.speech.espeak_tts import EspeakTts
+from convener.speech.espeak_tts import EspeakTts, FliteTts
 from convener.speech.fallback_tts import FallbackTts
 from convener.speech.hibari_tts import HibariTts
 from convener.speech.registry import build_tts, clear_cache
@@ -157,7 +157,7 @@ def test_registry_caches_providers_and_puts_the_fallback_behind() -> None:
     s = SpeechSettings()
     tts = build_tts(s)
     assert tts is build_tts(s)
-    assert isinstance(tts, FallbackTts) and tts.name == "hibari+espeak"
+    assert isinstance(tts, FallbackTts) and tts.name == "hibari+flite"
     assert build_tts(SpeechSettings(tts_fallback=""), "espeak").name == "espeak"
 
 
@@ -178,3 +178,19 @@ async def test_fallback_tts_speaks_when_the_primary_cannot() -> None:
     assert r.sample_rate == 22050 and len(r.pcm) > 1000  # per-reply fallback
     await tts.warm()
     assert not tts.primary_ok and tts.sample_rate == 22050  # skipped from now on
+
+
+async def test_flite_one_process_per_sentence_and_cancel() -> None:
+    tts = FliteTts()
+    await tts.warm()
+    texts = [c.text async for c in tts.synthesize("<speak>Hello there.</speak> Your car is ready.") if c.text]
+    assert texts == ["Hello there.", "Your car is ready."]
+    cancel = asyncio.Event()
+    n = 0
+    async for chunk in tts.synthesize(LONG_REPLY, cancel):
+        assert chunk.sample_rate == 16000
+        n += 1
+        cancel.set()
+    assert n == 1
+    proc = tts.last_process
+    assert proc is not None and proc.returncode is not None

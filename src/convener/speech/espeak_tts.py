@@ -14,7 +14,7 @@ import struct
 from collections.abc import AsyncIterator
 
 from convener.speech.settings import EspeakSettings, FliteSettings
-from convener.speech.text import is_ssml, strip_ssml
+from convener.speech.text import is_ssml, split_sentences, strip_ssml
 from convener.speech.tts import TtsCancelled, TtsChunk, TtsError, until_cancelled
 
 ESPEAK_RATE = 22050
@@ -126,8 +126,8 @@ class EspeakTts:
 class FliteTts(EspeakTts):
     """TTS provider ``flite`` (apt-get install flite): CMU Flite, 16 kHz; SSML tags stripped.
 
-    Flite writes its WAV when the whole text is synthesised, so the first chunk comes later
-    than with espeak-ng on long texts (it is still fast: ~40 ms for a sentence).
+    Flite writes its WAV only when the whole text is done, so each sentence is its own process
+    (the first chunk is ready after the first sentence, ~40-80 ms).
     """
 
     name = "flite"
@@ -140,6 +140,15 @@ class FliteTts(EspeakTts):
         self.sample_rate = 16000
 
     def command(self, text: str) -> list[str]:
-        plain = strip_ssml(text) if is_ssml(text) else text
         s = self.settings
-        return [self.binary or s.binary, "-voice", s.voice, "-t", plain, "-o", "/dev/stdout"]
+        return [self.binary or s.binary, "-voice", s.voice, "-t", text, "-o", "/dev/stdout"]
+
+    async def synthesize(self, text: str, cancel: asyncio.Event | None = None) -> AsyncIterator[TtsChunk]:
+        plain = strip_ssml(text) if is_ssml(text) else text
+        for i, sentence in enumerate(split_sentences(plain)):
+            if cancel is not None and cancel.is_set():
+                return
+            first = True
+            async for chunk in super().synthesize(sentence, cancel):
+                yield TtsChunk(chunk.pcm, chunk.sample_rate, sentence if first else "", i)
+                first = False

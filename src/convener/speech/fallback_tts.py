@@ -35,7 +35,12 @@ class FallbackTts:
         except (TtsError, ImportError, OSError) as e:
             self.primary_ok = False
             log.warning("TTS %s unusable, using %s: %s", self.primary.name, self.fallback.name, e)
-        await self.fallback.warm()
+        try:
+            await self.fallback.warm()
+        except (TtsError, ImportError, OSError) as e:
+            if not self.primary_ok:
+                raise
+            log.warning("fallback TTS %s unusable: %s", self.fallback.name, e)
 
     async def synthesize(self, text: str, cancel: asyncio.Event | None = None) -> AsyncIterator[TtsChunk]:
         if self.primary_ok:

@@ -6,7 +6,7 @@ Providers are chosen by name (``asr``, ``tts``, ``vad``); each provider has its 
     asr = "whisper"            # whisper | deepgram | deepgram-flux
     asr_fallback = "whisper"   # used by the Deepgram providers when the service drops ("" = none)
     tts = "hibari"             # hibari | espeak | flite | deepgram
-    tts_fallback = "espeak"
+    tts_fallback = "flite"     # Debian flite; "espeak" (espeak-ng) is faster but less clear
     vad = "silero"             # silero | energy
 
     [speech.whisper]
@@ -128,7 +128,7 @@ class SpeechSettings:
     asr: str = "whisper"
     asr_fallback: str = "whisper"
     tts: str = "hibari"
-    tts_fallback: str = "espeak"
+    tts_fallback: str = "flite"  # best Debian voice through μ-law in bench/speech_bench.py
     vad: str = "silero"
     # Legacy shortcut kept for existing configs; same as deepgram.api_key.
     deepgram_api_key: str = field(default="", repr=False)

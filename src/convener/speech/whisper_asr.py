@@ -12,6 +12,8 @@ threads = cores. Telephone audio (8 kHz) is resampled to 16 kHz with soxr before
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -153,7 +155,7 @@ class WhisperSession:
         self._bytes = 0
         self._started = False
         self._queue = EventQueue()
-        self._tasks: set[Any] = set()
+        self._decoding: asyncio.Task[None] | None = None
 
     async def feed(self, pcm: bytes) -> None:
         if self._queue.closed:
@@ -168,14 +170,29 @@ class WhisperSession:
             self._queue.put(SpeechStarted())
 
     async def end_of_turn(self) -> None:
+        """Start decoding the turn; returns at once (FinalTranscript/EndOfTurn follow as events).
+
+        Frames fed from now on belong to the next turn. Turns are decoded in order.
+        """
         pcm = b"".join(self._chunks)
         self._chunks, self._bytes, self._started = [], 0, False
         if self._vad is not None:
             self._vad.reset()
+        previous = self._decoding
+        self._decoding = asyncio.create_task(self._decode_turn(pcm, previous), name="whisper-turn")
+
+    async def _decode_turn(self, pcm: bytes, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.shield(previous)
         if len(pcm) < self.sample_rate * 2 // 10:  # under 100 ms: nothing to decode
             self._queue.put(EndOfTurn(""))
             return
-        final = await self.provider.transcribe_pcm(pcm, self.sample_rate)
+        try:
+            final = await self.provider.transcribe_pcm(pcm, self.sample_rate)
+        except Exception as e:  # a broken model must not kill the call silently
+            log.exception("Whisper decode failed")
+            self._queue.fail(AsrError(f"Whisper decode failed: {e}"))
+            return
         if final.text:
             self._queue.put(final)
         self._queue.put(EndOfTurn(final.text))
@@ -184,6 +201,10 @@ class WhisperSession:
         return self._queue.iterate()
 
     async def close(self) -> None:
+        if self._decoding is not None and not self._decoding.done():
+            self._decoding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._decoding
         self._queue.close()
         if self._vad is not None:
             self._vad.close()
