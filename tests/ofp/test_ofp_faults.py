@@ -145,6 +145,10 @@ async def test_faulty_agent_is_uninvited_and_the_conversation_goes_on(
         # The conversation goes on with a healthy agent.
         replies = await s.user_turn("What's the weather in Denver?")
         assert replies[-1].text == "In Denver today: sunny, 12 degrees Celsius."
+        # The faulty agent is not invited again right away (no second timeout for the caller).
+        t0 = time.monotonic()
+        replies = await s.user_turn("let me talk to the flights agent")
+        assert time.monotonic() - t0 < TIMEOUT and not s.floor.is_conversant(bad.uri)
     finally:
         await s.close()
     uninvites = [e for d in bad.received for e in d["openFloor"]["events"] if e["eventType"] == "uninvite"]

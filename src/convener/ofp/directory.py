@@ -27,6 +27,7 @@ class AgentHealth:
     consecutive_faults: int = 0
     last_error: str = ""
     last_ok: float | None = None  # time.monotonic()
+    last_fault: float | None = None  # time.monotonic()
     last_latency_ms: float | None = None
 
     def to_dict(self) -> dict[str, object]:
@@ -66,6 +67,7 @@ class AgentEntry:
             h.state = "down"
             h.consecutive_faults += 1
             h.last_error = str(res.fault)
+            h.last_fault = res.received_at
 
 
 class AgentDirectory:
@@ -101,13 +103,22 @@ class AgentDirectory:
                     return e.identification
         return None
 
-    def manifests(self) -> list[Manifest]:
-        """Manifests of the agents the convener may invite for a caller (in config order)."""
+    def manifests(self, now: float | None = None) -> list[Manifest]:
+        """Manifests of the agents the convener may invite for a caller (in config order).
+
+        An agent whose last exchange failed is left out for ``fault_cooldown`` seconds, so a
+        dead agent does not cost the caller a timeout on every turn.
+        """
         special = {self.settings.convener_agent, self.settings.discovery_agent} - {""}
+        now = time.monotonic() if now is None else now
+        cooldown = self.settings.fault_cooldown
         return [
             e.manifest
             for e in self.entries
-            if e.manifest is not None and e.name not in special and e.health.consecutive_faults < 3
+            if e.manifest is not None
+            and e.name not in special
+            and not (e.health.consecutive_faults and e.health.last_fault is not None
+                     and now - e.health.last_fault < cooldown)
         ]
 
     def order(self, uri: str) -> int:

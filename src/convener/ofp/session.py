@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Tracer = Callable[[str, dict[str, Any]], None]
+BYE_WAIT = 1.0  # seconds close() waits for agents to take their bye
 
 
 @dataclass(frozen=True)
@@ -270,9 +271,15 @@ class FloorSession:
         if self._started:
             async with self._lock:
                 deliveries = self.floor.emit([bye(reason="the call ended")])
-                await asyncio.gather(
-                    *(self._post(d.recipient, [d.envelope]) for d in deliveries if self._remote(d.recipient))
-                )
+                byes = [
+                    asyncio.create_task(self._post(d.recipient, [d.envelope]))
+                    for d in deliveries
+                    if self._remote(d.recipient)
+                ]
+                if byes:  # a hang-up does not wait for dead agents
+                    _done, late = await asyncio.wait(byes, timeout=BYE_WAIT)
+                    for t in late:
+                        t.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=2.0)
             for t in self._background:

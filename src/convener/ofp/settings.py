@@ -75,6 +75,8 @@ class OfpSettings:
     max_rounds: int = 3
     # Consecutive faults (timeout, error, garbage) before an agent is uninvited.
     faults_before_uninvite: int = 1
+    # Seconds an agent whose last exchange failed is not invited again.
+    fault_cooldown: float = 60.0
     # The convener says "Connecting you to <agent>." while the agent is being invited.
     announce_handover: bool = True
     # Check every envelope we send against the schemas and hand checks.
@@ -99,6 +101,8 @@ class OfpSettings:
             raise ConfigError("history_events: must be in [0, 100]")
         if not 1 <= self.max_rounds <= 10:
             raise ConfigError("max_rounds: must be in [1, 10]")
+        if self.fault_cooldown < 0:
+            raise ConfigError("fault_cooldown: must be >= 0")
         if self.faults_before_uninvite < 1:
             raise ConfigError("faults_before_uninvite: must be at least 1")
         if not self.conversational_name:
