@@ -17,7 +17,9 @@ Construction and life cycle::
 
 ``user_turn(text, *, speaker_uri=None, speaker_name=None)`` returns a ``Turn``: iterate it for
 ``AgentReply`` objects as they become available, or await it for the list. Turns are processed
-one at a time in the order they were started (envelopes in the order received).
+one at a time in the order they were started (envelopes in the order received); each runs in its
+own task, so a reader may stop early (barge-in) without holding up the next turn, and
+``await turn.finished()`` waits until all of its agent answers have been applied.
 
 Several humans share one room: ``add_human(name=..., caller_id=...)`` returns a speakerUri to
 pass as ``speaker_uri``; a ``speaker_uri`` never seen before is added on the fly (with
