@@ -71,6 +71,7 @@ from convener.ofp.manifest import Identification
 from convener.ofp.policy import ConvenerPolicy
 from convener.ofp.settings import OfpSettings
 from convener.ofp.transport import AgentClient, PostResult
+from convener.ofp.validate import available as validator_available
 from convener.ofp.validate import validate_envelope
 
 if TYPE_CHECKING:
@@ -194,6 +195,9 @@ class FloorSession:
         self._unsolicited: asyncio.Queue[AgentReply] = asyncio.Queue()
         self._started = False
         self._closed = False
+        self._validate = settings.validate_outbound and validator_available()
+        if settings.validate_outbound and not self._validate:
+            log.warning("jsonschema is not installed: outgoing envelopes are not validated")
 
     @classmethod
     def from_config(cls, config: Config, **kwargs: Any) -> FloorSession:
@@ -457,7 +461,7 @@ class FloorSession:
 
     def _encode(self, recipient: str, env: Envelope) -> bytes | None:
         doc = env.to_dict()
-        if self.settings.validate_outbound:
+        if self._validate:
             problems = validate_envelope(doc)
             if problems:
                 log.error("not sending an invalid envelope to %s: %s", recipient, InvalidEnvelope(problems))

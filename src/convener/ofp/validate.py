@@ -25,8 +25,6 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from convener.ofp.errors import InvalidEnvelope
 from convener.ofp.timefmt import is_rfc3339
 
@@ -43,10 +41,22 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> Draft202012Validator:
+def _validator(name: str) -> Any:
+    # Imported here so that ``convener.ofp`` loads without jsonschema (see session._encode).
+    from jsonschema import Draft202012Validator
+
     # The dialog-event schema names a meta-schema that does not exist; all three are read as
     # draft 2020-12, which is what the envelope and manifest schemas declare.
     return Draft202012Validator(load_schema(name))
+
+
+def available() -> bool:
+    """Whether jsonschema is installed (it is needed for the schema part of the checks)."""
+    try:
+        import jsonschema  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _schema_errors(name: str, doc: Any, where: str) -> Iterator[str]:
