@@ -94,3 +94,77 @@ async def test_unreachable_convener_agent_falls_back_to_the_built_in(example_age
         assert s.external_convener is None and s.floor.convener == s.me.speaker_uri
         replies = await s.user_turn("Book a flight to Denver")
         assert replies[-1].agent_name == "Flights"
+
+
+class Chatty:
+    """Joins when invited and answers every caller utterance with its name, after ``delay``."""
+
+    def __init__(self, name: str, delay: float) -> None:
+        self.name, self.delay, self.url = name, delay, ""
+
+    @property
+    def uri(self) -> str:
+        return f"tag:chatty.invalid,2026:{self.name}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        import asyncio
+
+        env = parse_envelope(await request.read())
+        humans = {c.speaker_uri for c in env.conversation.conversants if c.role == "User"}
+        out: list[Event] = []
+        for ev in env.events:
+            if ev.event_type == "getManifests":
+                ident = Identification(self.uri, self.url, "chatty", self.name, "Talks.")
+                out.append(E.publish_manifests([Manifest(ident, [Capability(["chat"], ["talks"])])]))
+            elif ev.event_type == "invite":
+                out.append(E.accept_invite())
+            elif ev.event_type == "utterance" and env.sender_uri in humans:
+                await asyncio.sleep(self.delay)
+                from convener.ofp.dialog import text_event
+
+                out.append(E.utterance(text_event(self.uri, f"{self.name} here")))
+        return web.json_response(Envelope(Conversation(env.conversation.id), self.uri, out).to_dict())
+
+
+class Chair(Boss):
+    """Invites every chatty agent at once."""
+
+    def __init__(self, agents: list[Chatty]) -> None:
+        self.agents, self.url, self.seen = agents, "", []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        doc = json.loads(await request.read())
+        env = parse_envelope(doc)
+        if any(e.event_type == "utterance" for e in env.events) and len(env.conversation.conversants) == 2:
+            out = [E.invite(To(a.uri, a.url)) for a in self.agents]
+            return web.json_response(Envelope(Conversation(env.conversation.id), BOSS, out).to_dict())
+        return await super().handle(request)
+
+
+async def _serve(handler: Any) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_post("/ofp", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/ofp"  # type: ignore[union-attr]
+
+
+async def test_replies_are_applied_in_config_order_not_arrival_order() -> None:
+    slow, fast = Chatty("slow", 0.3), Chatty("fast", 0.0)
+    chair = Chair([slow, fast])
+    runners = []
+    for a in (slow, fast, chair):
+        runner, a.url = await _serve(a.handle)
+        runners.append(runner)
+    try:
+        for order in (["slow", "fast"], ["fast", "slow"]):
+            urls = {"chair": chair.url, **{n: {"slow": slow, "fast": fast}[n].url for n in order}}
+            async with FloorSession(settings_for(urls, convener_agent="chair")) as s:
+                await s.user_turn("hello everyone")  # the chair invites both
+                replies = await s.user_turn("how are you?")
+                assert [r.text for r in replies] == [f"{n} here" for n in order]
+    finally:
+        for r in runners:
+            await r.cleanup()
