@@ -44,21 +44,25 @@ def frame_bytes(sample_rate: int, ms: int = FRAME_MS) -> int:
 # --- G.711 μ-law (ITU-T G.711), table driven -------------------------------------------------
 
 _BIAS = 0x84
-_CLIP = 32635
 
 
 def _ulaw_encode_scalar(sample: int) -> int:
-    sign = 0x80 if sample < 0 else 0
-    if sample < 0:
-        sample = -sample
-    sample = min(sample, _CLIP) + _BIAS
-    exponent = 7
-    mask = 0x4000
-    while exponent > 0 and not (sample & mask):
-        exponent -= 1
-        mask >>= 1
-    mantissa = (sample >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+    """G.711 μ-law of one 16-bit sample, as the ITU/Sun reference (g711.c) computes it."""
+    pcm = sample >> 2  # 14-bit, arithmetic shift (floor) as in the reference
+    if pcm < 0:
+        pcm = -pcm
+        mask = 0x7F
+    else:
+        mask = 0xFF
+    pcm = min(pcm, 8159) + (_BIAS >> 2)
+    seg = 0
+    for end in (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF):
+        if pcm <= end:
+            break
+        seg += 1
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((pcm >> (seg + 1)) & 0xF)) ^ mask
 
 
 def _ulaw_decode_scalar(byte: int) -> int:

@@ -74,3 +74,21 @@ def test_room_from_stasis_args():
     assert parse_room(("room=sales",), "lobby") == "sales"
     assert parse_room(("support",), "lobby") == "support"
     assert parse_room(("x=1", "room="), "lobby") == "lobby"
+
+
+def test_ulaw_is_bit_exact_with_the_g711_reference():
+    import numpy as np
+
+    from convener.audio import pcm16_to_ulaw, ulaw_to_pcm16
+
+    # Reference values from ITU-T G.711 (Sun g711.c): 0 -> 0xFF, -1 -> 0x7E, full scale.
+    assert pcm16_to_ulaw(np.array([0, -1, 32767, -32768, 1000], dtype="<i2").tobytes()) == bytes(
+        [0xFF, 0x7E, 0x80, 0x00, 0xCE])
+    assert np.frombuffer(ulaw_to_pcm16(bytes([0xFF, 0x80, 0x00])), "<i2").tolist() == [0, 32124, -32124]
+    try:
+        import audioop  # Python <= 3.12
+    except ImportError:
+        return
+    every = np.arange(-32768, 32768, dtype="<i2").tobytes()
+    assert pcm16_to_ulaw(every) == audioop.lin2ulaw(every, 2)
+    assert ulaw_to_pcm16(bytes(range(256))) == audioop.ulaw2lin(bytes(range(256)), 2)

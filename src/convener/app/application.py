@@ -17,7 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from convener.app.call import Call, FeatureFactory
-from convener.app.rooms import Rooms, parse_room
+from convener.app.rooms import Room, Rooms, parse_room
+from convener.app.voice import RoomVoice
 from convener.ari import events as ev
 from convener.ari.backoff import Backoff
 from convener.ari.errors import AriError
@@ -55,6 +56,7 @@ class ConvenerApp:
         self.on_call_started: list[Callable[[Call], None]] = []
         self._resync_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stasis_waiters: dict[str, asyncio.Future[None]] = {}
 
     # -- running --------------------------------------------------------------------------------
 
@@ -83,13 +85,34 @@ class ConvenerApp:
 
     # -- event routing --------------------------------------------------------------------------
 
+    def expect_stasis(self, channel_id: str) -> asyncio.Future[None]:
+        """A future resolved when ``channel_id`` enters our application (StasisStart).
+
+        Register it before creating the channel: a channel can be added to a bridge only once
+        it is in the application, and external media channels get there asynchronously.
+        """
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stasis_waiters[channel_id] = fut
+        fut.add_done_callback(lambda _f: self._stasis_waiters.pop(channel_id, None))
+        return fut
+
+    async def room_voice(self, room: Room) -> RoomVoice:
+        """The room's voice leg (opened on first use)."""
+        return await self.rooms.voice(room, self.config, self.expect_stasis)
+
     def on_event(self, event: ev.Event) -> None:
         cid = event.channel_id
+        if isinstance(event, ev.StasisStart) and cid in self._stasis_waiters:
+            waiter = self._stasis_waiters[cid]
+            if not waiter.done():
+                waiter.set_result(None)
         owner = self.owners.get(cid) if cid else None
         if owner is not None:
             owner.post(event)
             return
         if isinstance(event, ev.StasisStart) and event.application == self.app_name:
+            if event.channel.id in self.rooms.channel_ids:
+                return  # a room's voice leg entering the application
             if event.channel.id.startswith(self.resource_prefix):
                 # A resource channel whose call already ended (a race with hangup): drop it.
                 self._spawn(gone_ok(self.ari.hangup(event.channel.id)))
@@ -154,10 +177,11 @@ class ConvenerApp:
             if call.id not in channels:
                 log.info("resync: caller of call %s is gone", call.id)
                 call.end("caller gone during ARI outage")
-        self.rooms.forget_missing(set(bridges))
+        await self.rooms.forget_missing(set(bridges))
         # 2. Our channels that no live call owns: hang up.
         for cid in channels:
-            if cid.startswith(self.resource_prefix) and cid not in self.owners:
+            if cid.startswith(self.resource_prefix) and cid not in self.owners \
+                    and cid not in self.rooms.channel_ids:
                 log.info("resync: hanging up orphan channel %s", cid)
                 await gone_ok(self.ari.hangup(cid))
         # 3. Our bridges that no live call or room owns: destroy.

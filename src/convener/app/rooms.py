@@ -10,10 +10,16 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from convener.ari.errors import AriBadRequest, AriConflict, AriNotFound
 from convener.ari.rest import AriClient, gone_ok
+
+if TYPE_CHECKING:
+    from convener.app.voice import RoomVoice
+    from convener.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,9 @@ class Room:
     name: str
     bridge_id: str
     members: set[str] = field(default_factory=set)
+    voice: RoomVoice | None = None
+    # Per-room state other features keep (e.g. the conversation); closed with the room.
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class Rooms:
@@ -51,6 +60,10 @@ class Rooms:
         self.allowed = set(allowed or [])
         self.rooms: dict[str, Room] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # Called (awaited) before a room's bridge is destroyed, to close per-room state.
+        self.on_room_closing: list[Callable[[Room], Awaitable[None]]] = []
+        # Channels the rooms own (voice legs), registered before they are created.
+        self.channel_ids: set[str] = set()
 
     def check_name(self, name: str) -> None:
         if not _ROOM_NAME.match(name):
@@ -95,19 +108,65 @@ class Rooms:
             finally:
                 await self._destroy_if_empty(room)
 
+    async def voice(self, room: Room, config: Config,
+                    expect_stasis: Callable[[str], asyncio.Future[None]] | None = None) -> RoomVoice:
+        """The room's voice leg, opened on first use (one per room, shared by all agents)."""
+        from convener.app.voice import RoomVoice
+
+        async with self._lock(room.name):
+            if room.voice is None:
+                cid = f"{self.prefix.replace('-room-', '-voice-')}{uuid.uuid4().hex[:12]}"
+                self.channel_ids.add(cid)
+                voice = RoomVoice(self.ari, config, room.bridge_id, cid,
+                                  expect_stasis(cid) if expect_stasis else None)
+                try:
+                    await voice.open()
+                except BaseException:
+                    self.channel_ids.discard(cid)
+                    raise
+                room.voice = voice
+            return room.voice
+
     async def _destroy_if_empty(self, room: Room) -> None:
         if room.members:
             return
         self.rooms.pop(room.name, None)
+        for cb in self.on_room_closing:
+            try:
+                await cb(room)
+            except Exception:
+                log.exception("room %s: closing hook failed", room.name)
+        if room.voice is not None:
+            await room.voice.close()
+            self.channel_ids.discard(room.voice.channel_id)
+            room.voice = None
         await gone_ok(self.ari.destroy_bridge(room.bridge_id))
         log.info("room %s: bridge %s destroyed", room.name, room.bridge_id)
+
+    async def _close_state(self, room: Room) -> None:
+        """Close what lives with the room: features' per-room state, then the voice leg."""
+        for cb in self.on_room_closing:
+            try:
+                await cb(room)
+            except Exception:
+                log.exception("room %s: closing hook failed", room.name)
+        if room.voice is not None:
+            voice, room.voice = room.voice, None
+            await voice.close()
+            self.channel_ids.discard(voice.channel_id)
+
+    async def close_all(self) -> None:
+        """convener is stopping: close every room's state (bridges go with their last caller)."""
+        for room in list(self.rooms.values()):
+            await self._close_state(room)
 
     def owns(self, bridge_id: str) -> bool:
         return any(r.bridge_id == bridge_id for r in self.rooms.values())
 
-    def forget_missing(self, existing_bridges: set[str]) -> None:
+    async def forget_missing(self, existing_bridges: set[str]) -> None:
         """After a reconnect: rooms whose bridge Asterisk no longer has start afresh."""
         for name, room in list(self.rooms.items()):
             if room.bridge_id not in existing_bridges:
                 log.info("room %s: bridge %s vanished (Asterisk restarted?)", name, room.bridge_id)
                 del self.rooms[name]
+                await self._close_state(room)

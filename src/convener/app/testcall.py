@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from convener.ari import events as ev
+from convener.ari.errors import AriConflict
 from convener.ari.rest import AriClient, gone_ok
 from convener.ari.stream import EventStream
 
@@ -86,6 +87,24 @@ class CallerLeg:
 
     async def hangup(self) -> None:
         await gone_ok(self.caller.ari.hangup(self.local_id))
+
+    async def record_heard(self, name: str, max_seconds: int = 60) -> str:
+        """Record what the caller hears, silences included, as ``NAME.wav`` in Asterisk's
+        recording folder. A snoop (spy=in) on the caller's leg runs on its own 20 ms clock, so
+        gaps in what reaches the caller stay gaps in the file. Returns the snoop's id."""
+        snoop_id = f"{self.local_id}-ear"
+        ari = self.caller.ari
+        await ari.snoop(self.local_id, app=self.caller.app, snoop_id=snoop_id, spy="in")
+        for _ in range(50):  # the snoop must be in the application before it can record
+            try:
+                await ari.record(snoop_id, name, format="wav", max_duration=max_seconds)
+                return snoop_id
+            except AriConflict:
+                await asyncio.sleep(0.02)
+        raise TimeoutError(f"snoop {snoop_id} never entered {self.caller.app}")
+
+    async def stop_recording(self, name: str) -> None:
+        await gone_ok(self.caller.ari.stop_recording(name))
 
 
 class TestCaller:

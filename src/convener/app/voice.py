@@ -1,0 +1,85 @@
+"""Speak into a room: one external media channel in the room's conference bridge, fed by a pacer.
+
+Why one shared voice leg per room rather than one per agent: the floor lets one agent speak at
+a time, so a single leg never needs to mix two agents; it halves the channels and sockets per
+call, keeps barge-in to one ``flush()``, and every caller in the room hears the reply because
+the leg sits in the conference bridge. What Asterisk sends back on this leg (the conference
+mix) is drained and ignored: the caller's voice reaches us only through the snoop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from convener.app.media_legs import open_external_media
+from convener.app.resources import ResourceLedger
+from convener.ari.rest import AriClient, gone_ok
+from convener.config import Config
+from convener.media.pacer import Pacer, PacerCore, PlaybackReport
+from convener.media.transport import MediaTransport
+
+log = logging.getLogger(__name__)
+
+
+class RoomVoice:
+    def __init__(self, ari: AriClient, config: Config, bridge_id: str, channel_id: str,
+                 in_stasis: asyncio.Future[None] | None = None) -> None:
+        self.in_stasis = in_stasis
+        self.ari = ari
+        self.config = config
+        self.bridge_id = bridge_id
+        self.channel_id = channel_id
+        self.ledger = ResourceLedger(f"voice {channel_id}")
+        self.transport: MediaTransport | None = None
+        self.pacer: Pacer | None = None
+        self.first_frame_at: dict[str, float] = {}
+        self.on_first_frame: list[Callable[[str, float], None]] = []
+        self.on_reply_done: list[Callable[[PlaybackReport], None]] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        try:
+            self.ledger.add("channel", self.channel_id,
+                            lambda: gone_ok(self.ari.hangup(self.channel_id)))
+            self.transport = await open_external_media(self.ari, self.config.ari, self.config.media,
+                                                       self.channel_id, self.in_stasis)
+            self.ledger.add("transport", self.channel_id, self.transport.close)
+            await self.ari.add_channel(self.bridge_id, self.channel_id)
+            m = self.config.media
+            core = PacerCore(self.transport.sample_rate, warmup_ms=m.pacer_warmup_ms,
+                             late_ms=m.pacer_late_ms)
+            self.pacer = Pacer(core, self.transport.send, clear_output=self.transport.clear_output,
+                               on_first_frame=self._first, on_reply_done=self._done)
+            self.pacer.start()
+            self.ledger.add("pacer", self.channel_id, self.pacer.close)
+            self._drain = asyncio.create_task(self._drain_inbound())
+            self.ledger.add("task", "drain", self._stop_drain)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _first(self, reply_id: str, t: float) -> None:
+        self.first_frame_at[reply_id] = t
+        for cb in self.on_first_frame:
+            cb(reply_id, t)
+
+    def _done(self, report: PlaybackReport) -> None:
+        for cb in self.on_reply_done:
+            cb(report)
+
+    async def _drain_inbound(self) -> None:
+        assert self.transport is not None
+        async for _ in self.transport.frames():
+            pass
+
+    async def _stop_drain(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+
+    async def close(self) -> None:
+        await self.ledger.release_all()
