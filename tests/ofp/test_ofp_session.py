@@ -155,3 +155,51 @@ async def test_turn_errors_reach_the_reader(example_agents: RunningAgents) -> No
     s = FloorSession(settings_for(example_agents.urls))
     with pytest.raises(RuntimeError, match="start"):
         await s.user_turn("hello")
+
+
+async def test_ssml_audio_and_whispers_reach_the_reply() -> None:
+    from aiohttp import web
+
+    from convener.ofp import envelope as E
+    from convener.ofp.dialog import text_event
+    from convener.ofp.envelope import Conversation, Envelope, To
+    from convener.ofp.manifest import Capability, Identification, Manifest
+    from convener.ofp.parse import parse_envelope
+
+    uri = "tag:rich.invalid,2026:rich"
+    url_box: dict[str, str] = {}
+
+    async def handle(request: web.Request) -> web.Response:
+        env = parse_envelope(await request.read())
+        out = []
+        for ev in env.events:
+            if ev.event_type == "getManifests":
+                ident = Identification(uri, url_box["url"], "r", "Rich", "Speaks richly.")
+                out.append(E.publish_manifests([Manifest(ident, [Capability(["music"], ["plays music"])])]))
+            elif ev.event_type == "invite":
+                caller = next(c.speaker_uri for c in env.conversation.conversants if c.role == "User")
+                out += [
+                    E.accept_invite(),
+                    E.utterance(text_event(uri, "Here is a song.", ssml="<speak>Here is a song.</speak>",
+                                           audio_urls=["https://rich.invalid/song.wav"])),
+                    E.utterance(text_event(uri, "Just for you."), to=To(caller, private=True)),
+                ]
+        return web.json_response(Envelope(Conversation(env.conversation.id), uri, out).to_dict())
+
+    app = web.Application()
+    app.router.add_post("/ofp", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url_box["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/ofp"  # type: ignore[union-attr]
+    try:
+        async with FloorSession(settings_for({"rich": url_box["url"]}, announce_handover=False)) as s:
+            other = s.add_human(name="Other")
+            song, whisper = await s.user_turn("play some music")
+            assert (song.text, song.ssml, song.audio_urls) == (
+                "Here is a song.", "<speak>Here is a song.</speak>", ("https://rich.invalid/song.wav",))
+            assert song.private_to is None
+            assert whisper.text == "Just for you." and whisper.private_to == s.caller_uri != other
+    finally:
+        await runner.cleanup()
