@@ -287,8 +287,8 @@ class FloorSession:
                     for t in late:
                         t.cancel()
         if self._background:
-            await asyncio.wait(self._background, timeout=2.0)
-            for t in self._background:
+            await asyncio.wait(list(self._background), timeout=2.0)
+            for t in list(self._background):
                 t.cancel()
         if self._own_http and self._http is not None:
             await self._http.close()
@@ -314,6 +314,8 @@ class FloorSession:
     ) -> AsyncIterator[AgentReply]:
         if not self._started:
             raise RuntimeError("FloorSession.start() was not awaited")
+        if self._closed:
+            raise RuntimeError("the FloorSession is closed")
         if self.directory.stale() and self._client is not None:
             task = asyncio.create_task(self.directory.refresh(self._client))  # agents that came up late
             self._background.add(task)
