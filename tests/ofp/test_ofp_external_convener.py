@@ -168,3 +168,23 @@ async def test_replies_are_applied_in_config_order_not_arrival_order() -> None:
     finally:
         for r in runners:
             await r.cleanup()
+
+
+async def test_with_an_external_convener_the_floor_still_uninvites_faulty_agents() -> None:
+    from test_ofp_faults import FakeAgent
+
+    bad = FakeAgent("http500", name="Weather", keyphrases=("weather",))
+    await bad.start()
+    boss = Boss(Identification(bad.uri, bad.url, "fake", "Weather", "Fails."))
+    runner, boss.url = await _serve(boss.handle)
+    try:
+        async with FloorSession(settings_for({"boss": boss.url, "weather": bad.url}, convener_agent="boss")) as s:
+            replies = await s.user_turn("How is the weather?")
+            assert [r.text for r in replies] == ["Sorry, Weather is having a problem right now."]
+            assert replies[0].from_convener and not s.floor.is_conversant(bad.uri)
+            assert s.floor.convener == BOSS
+    finally:
+        await runner.cleanup()
+        await bad.stop()
+    uninvites = [e for d in bad.received for e in d["openFloor"]["events"] if e["eventType"] == "uninvite"]
+    assert uninvites and uninvites[0]["reason"].startswith("@error")

@@ -269,3 +269,10 @@ def test_run_api_pauses_at_each_delegation() -> None:
     assert run.done and recipients(run.deliveries) == uris(H, A, B)
     with pytest.raises(RuntimeError):
         run.resume([])
+
+
+def test_the_floor_managers_own_events_are_never_delegated() -> None:
+    floor = make_floor(True)
+    out = floor.emit([E.uninvite(To.of(A), "@timedOut"), E.bye()])
+    assert not floor.is_conversant(A.speaker_uri)
+    assert {d.recipient for d in out} == {H.speaker_uri, A.speaker_uri, B.speaker_uri, C.speaker_uri}

@@ -217,7 +217,9 @@ class FloorManager:
                 self._note(box, f"{et} from {origin} ignored: not a conversant")
                 continue
             conv = self._convener
-            by_convener = trusted or origin == conv
+            # The convener's events and the floor manager's own (an uninvite after a fault, the
+            # bye at the end) are authoritative: never delegated.
+            by_convener = trusted or origin == conv or origin == floor_uri
             no_floor_utterance = et == "utterance" and not self.has_floor(origin) and origin != floor_uri
             if conv is not None and not by_convener and (et in DELEGATED or no_floor_utterance):
                 returned = yield Delegation(
