@@ -463,13 +463,13 @@ class FloorSession:
 
     def _encode(self, recipient: str, env: Envelope) -> bytes | None:
         doc = env.to_dict()
+        if self._tracer is not None:
+            self._tracer(recipient, doc)  # before the check, so that tests see what was refused
         if self._validate:
             problems = validate_envelope(doc)
             if problems:
                 log.error("not sending an invalid envelope to %s: %s", recipient, InvalidEnvelope(problems))
                 return None
-        if self._tracer is not None:
-            self._tracer(recipient, doc)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
     async def _post(self, uri: str, envelopes: list[Envelope]) -> list[PostResult]:
