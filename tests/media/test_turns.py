@@ -104,3 +104,18 @@ def test_works_at_16k(energy_vad: EnergyVad) -> None:
     events = run(det, silence(500, 16000) + tone(400, 16000) + silence(600, 16000), 16000)
     assert events[1].sample_rate == 16000
     assert len(events[1].audio) == (300 + 400 + 200) * 32
+
+
+def test_accepts_a_vad_object_with_probability_method() -> None:
+    class ProbVad:
+        def __init__(self) -> None:
+            self.inner = EnergyVad()
+
+        def probability(self, pcm: bytes) -> float:
+            return self.inner(pcm, 8000)
+
+    det = TurnDetector(ProbVad())
+    events = run(det, silence(300) + tone(300) + silence(600))
+    assert [type(e) for e in events] == [SpeechStarted, TurnEnded]
+    with pytest.raises(TypeError):
+        TurnDetector(object())  # type: ignore[arg-type]

@@ -9,6 +9,8 @@ Scheduling (against ``time.monotonic()``):
 - a reply starts once ``warmup_ms`` of it is buffered (or all of it, if shorter), so a slow
   first TTS chunk does not cause an immediate underrun; the first frame goes out at once;
 - frame *k* of a talk-spurt is due at ``start + k·20 ms`` (absolute deadlines, so no drift);
+  it may leave up to ``early_ms`` (1 ms) before its deadline: asyncio timers fire up to ~1 ms
+  late (epoll's millisecond timeout is rounded up), and this window cancels that bias;
 - a frame sent up to one frame late keeps the schedule (the next one catches up); if the pacer
   fell behind by more than one frame (a stall of the event loop), the schedule is reset to
   "now": the missed time is not replayed as a burst;
@@ -89,6 +91,7 @@ class PacerCore:
         frame_ms: int = 20,
         warmup_ms: int = 40,
         late_ms: float = 5.0,
+        early_ms: float = 1.0,
         resample_quality: str = "HQ",
     ) -> None:
         self.sample_rate = sample_rate
@@ -96,6 +99,7 @@ class PacerCore:
         self.frame_bytes = sample_rate * frame_ms // 1000 * 2
         self.warmup_bytes = sample_rate * warmup_ms // 1000 * 2
         self.late_s = late_ms / 1000.0
+        self.early_s = early_ms / 1000.0
         self.quality = resample_quality
         self.stats = PacerStats()
         self.reports: dict[str, PlaybackReport] = {}
@@ -188,7 +192,7 @@ class PacerCore:
     def next_deadline(self, now: float) -> float | None:
         """When ``pop_due`` will have a frame (``now`` if at once; None: wait for input)."""
         if self._deadline is not None:
-            return self._deadline
+            return self._deadline - self.early_s
         return now if self._ready_to_start() else None
 
     def pop_due(self, now: float) -> tuple[str, bytes] | None:
@@ -198,7 +202,7 @@ class PacerCore:
                 return None
             self._deadline = now
         lateness = now - self._deadline
-        if lateness < 0:
+        if lateness < -self.early_s - 1e-9:  # (tolerance: float rounding of deadlines)
             return None
         cut = self._cut_frame()
         if cut is None:
@@ -303,7 +307,8 @@ class Pacer:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
-        self._last_late_log = 0.0
+        self._last_late_log = float("-inf")
+        self._logged_late = 0
 
     @property
     def stats(self) -> PacerStats:
@@ -367,10 +372,12 @@ class Pacer:
                     self._on_first(reply_id, now)
                 if rep.finished and self._on_done is not None:
                     self._on_done(rep)
-                if core.stats.late_frames and now - self._last_late_log > 10.0:
+                late = core.stats.late_frames
+                if late > self._logged_late and now - self._last_late_log > 10.0:
                     self._last_late_log = now
+                    self._logged_late = late
                     log.warning("pacer: %d late frames so far (max %.1f ms late)",
-                                core.stats.late_frames, core.stats.max_lateness_ms)
+                                late, core.stats.max_lateness_ms)
                 continue
             deadline = core.next_deadline(now)
             self._wake = loop.create_future()

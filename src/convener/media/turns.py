@@ -40,6 +40,21 @@ class Vad(Protocol):
     def __call__(self, pcm16: bytes, sample_rate: int) -> float: ...
 
 
+class _ProbabilityVad(Protocol):
+    def probability(self, pcm: bytes) -> float: ...
+
+
+def as_vad(vad: Vad | _ProbabilityVad) -> Vad:
+    """Accept a ``vad(pcm, rate) -> float`` callable, or an object with ``probability(pcm)``
+    (the shape of ``convener.speech.vad``'s per-leg VADs, bound to one sample rate)."""
+    if callable(vad):
+        return vad
+    probability = getattr(vad, "probability", None)
+    if callable(probability):
+        return lambda pcm16, sample_rate: float(probability(pcm16))
+    raise TypeError("VAD must be callable(pcm16, sample_rate) or have probability(pcm16)")
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
     at: float  # first sample of the first voiced frame
@@ -73,8 +88,8 @@ TurnEvent = SpeechStarted | TurnEnded
 class TurnDetector:
     """Feed inbound frames in order with ``process``; get ``TurnEvent``s back."""
 
-    def __init__(self, vad: Vad, settings: MediaSettings | None = None) -> None:
-        self.vad = vad
+    def __init__(self, vad: Vad | _ProbabilityVad, settings: MediaSettings | None = None) -> None:
+        self.vad = as_vad(vad)
         s = settings or MediaSettings()
         self.threshold = s.vad_threshold
         self.low_threshold = s.vad_threshold - s.vad_hysteresis

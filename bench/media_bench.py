@@ -1,0 +1,280 @@
+"""Media path benchmark: CPU cost per call and how many concurrent calls one event loop carries.
+
+Run: ``.venv/bin/python bench/media_bench.py`` (options: ``--calls 1,50,100``, ``--seconds 4``,
+``--vad energy|silero``, ``--format ulaw|slin16``).
+
+Part 1 (micro, one thread, no event loop): per 20 ms frame,
+
+- inbound: RTP parse + source/SSRC/flood checks + jitter buffer + decode + ``AudioFrame`` +
+  turn detection with a VAD (``energy``: numpy RMS; ``silero``: convener.speech.vad.SileroVad);
+- outbound: TTS chunks at 24 kHz resampled by ``soxr.ResampleStream`` + pacer bookkeeping +
+  encode + RTP build + ``sendto`` on loopback.
+
+Part 2 (macro): N simulated calls in ONE asyncio loop, each with a real ``RtpTransport`` (UDP
+on loopback), a consumer running the turn detector on every inbound frame, and a ``Pacer``
+sending a continuous reply fed with 24 kHz TTS chunks every 100 ms. A separate process plays
+Asterisk: it sends each call one RTP packet every 20 ms and drains our packets. Printed per N:
+outgoing frame lateness (p50/p99/max, ms after the frame's deadline), CPU of our process (% of
+one core), inbound frames per call per second, drops. The capacity is the largest N whose max
+lateness stays <= 5 ms (and the largest with p99 <= 5 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import multiprocessing as mp
+import os
+import socket
+import struct
+import sys
+import time
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from convener.media.formats import leg_format
+from convener.media.pacer import Pacer, PacerCore
+from convener.media.rtp import build_rtp
+from convener.media.rtp_transport import PortAllocator, RtpReceiver, RtpSender, RtpTransport
+from convener.media.settings import MediaSettings
+from convener.media.transport import TransportStats
+from convener.media.turns import TurnDetector
+
+FRAME_S = 0.02
+
+
+def energy_vad(pcm16: bytes, sample_rate: int) -> float:
+    x = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
+    return 1.0 if len(x) and float(np.sqrt(np.mean(x * x))) > 500.0 else 0.0
+
+
+def make_vad(kind: str, rate: int):
+    if kind == "silero":
+        from convener.speech.vad import SileroVad  # the speech engineer's VAD
+
+        return SileroVad(rate)
+    return energy_vad
+
+
+def speech_like(rate: int, seconds: float = 2.0) -> np.ndarray:
+    """1 s of a 300 Hz tone with vibrato, then 1 s of quiet noise (a turn every 2 s)."""
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    x = 6000 * np.sin(2 * np.pi * (300 + 30 * np.sin(2 * np.pi * 3 * t)) * t)
+    x[n // 2:] = np.random.default_rng(0).normal(0, 30, n - n // 2)
+    return x.astype("<i2")
+
+
+def tts_chunk(ms: int = 100, rate: int = 24000) -> bytes:
+    t = np.arange(rate * ms // 1000) / rate
+    return (5000 * np.sin(2 * np.pi * 220 * t)).astype("<i2").tobytes()
+
+
+# --- part 1 ----------------------------------------------------------------------------------
+
+
+def micro(fmt_name: str, vad_kind: str, n: int = 5000) -> tuple[float, float]:
+    settings = MediaSettings(format=fmt_name)  # type: ignore[arg-type]
+    leg = leg_format(fmt_name, "rtp")
+    rate = leg.sample_rate
+    audio = speech_like(rate)
+    spf = leg.samples_per_frame
+    payloads = [leg.encode(audio[i:i + spf].tobytes()) for i in range(0, len(audio), spf)]
+    packets = [build_rtp(leg.payload_type, i & 0xFFFF, i * spf, 4242, payloads[i % len(payloads)])
+               for i in range(n)]
+    addr = ("127.0.0.1", 5555)
+    rx = RtpReceiver(leg, settings, TransportStats())
+    rx.set_remote(*addr, 0.0)
+    det = TurnDetector(make_vad(vad_kind, rate), settings)
+    gc.collect()
+    now = 0.0
+    t0 = time.perf_counter()
+    for p in packets:
+        now += FRAME_S
+        for f in rx.feed(p, addr, now):
+            det.process(f)
+    in_us = (time.perf_counter() - t0) / n * 1e6
+
+    core = PacerCore(rate, warmup_ms=40)
+    sender = RtpSender(leg, clock=lambda: now)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.setblocking(False)
+    src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dest = sink.getsockname()
+    chunk = tts_chunk(100)
+    now = 0.0
+    sent = 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        if i % 5 == 0:
+            core.feed("r", chunk, 24000)  # 100 ms of 24 kHz TTS every 5 frames
+        now += FRAME_S
+        due = core.pop_due(now)
+        if due is not None:
+            src.sendto(sender.packet(due[1]), dest)
+            sent += 1
+        if i % 50 == 0:
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    sink.recv(2048)
+    out_us = (time.perf_counter() - t0) / max(sent, 1) * 1e6
+    sink.close()
+    src.close()
+    return in_us, out_us
+
+
+# --- part 2: Asterisk simulator (child process) ----------------------------------------------
+
+
+def asterisk_sim(conn: Connection, fmt_name: str) -> None:
+    leg = leg_format(fmt_name, "rtp")
+    audio = speech_like(leg.sample_rate)
+    spf = leg.samples_per_frame
+    payloads = [leg.encode(audio[i:i + spf].tobytes()) for i in range(0, len(audio), spf)]
+    hdr = struct.Struct("!BBHII")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    while True:
+        msg = conn.recv()
+        if msg[0] == "exit":
+            return
+        ports: list[int] = msg[1]
+        conn.send(sock.getsockname())
+        seq = 0
+        received = 0
+        nxt = time.monotonic()
+        while not conn.poll():
+            payload = payloads[seq % len(payloads)]
+            for k, port in enumerate(ports):
+                pkt = hdr.pack(0x80, leg.payload_type, seq & 0xFFFF, (seq * spf) & 0xFFFFFFFF,
+                               1000 + k) + payload
+                with contextlib.suppress(BlockingIOError):
+                    sock.sendto(pkt, ("127.0.0.1", port))
+            seq += 1
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    sock.recv(4096)
+                    received += 1
+            nxt += FRAME_S
+            delay = nxt - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                nxt = time.monotonic()
+        conn.recv()  # "stop"
+        conn.send(received)
+
+
+async def macro_round(conn: Connection, n: int, seconds: float, fmt_name: str,
+                      vad_kind: str) -> dict[str, float]:
+    settings = MediaSettings(format=fmt_name, rtp_port_min=31000, rtp_port_max=31999)  # type: ignore[arg-type]
+    alloc = PortAllocator(settings.rtp_port_min, settings.rtp_port_max)
+    transports = [RtpTransport(settings, allocator=alloc) for _ in range(n)]
+    for t in transports:
+        await t.start()
+    conn.send(("start", [t.local_port for t in transports]))
+    addr = conn.recv()
+    for t in transports:
+        t.set_remote(*addr)
+    rate = transports[0].sample_rate
+    pacers = []
+    tasks = []
+    chunk = tts_chunk(100)
+    turns = [0]
+
+    async def consume(t: RtpTransport) -> None:
+        det = TurnDetector(make_vad(vad_kind, rate), settings)
+        async for f in t.frames():
+            turns[0] += len(det.process(f))
+
+    async def feed(p: Pacer) -> None:
+        while True:
+            p.feed("reply", chunk, 24000)
+            await asyncio.sleep(0.1)
+
+    for t in transports:
+        p = Pacer(PacerCore(rate, warmup_ms=40, late_ms=settings.pacer_late_ms), t.send)
+        p.start()
+        pacers.append(p)
+        tasks.append(asyncio.create_task(consume(t)))
+        tasks.append(asyncio.create_task(feed(p)))
+    await asyncio.sleep(1.0)  # warm up
+    for p in pacers:
+        p.core.stats.lateness_ms.clear()
+    in0 = sum(t.stats.frames_in for t in transports)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0) * 100
+    frames_in = (sum(t.stats.frames_in for t in transports) - in0) / seconds / n
+    lat = np.concatenate([np.fromiter(p.core.stats.lateness_ms, float) for p in pacers])
+    conn.send(("stop",))
+    received = conn.recv()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for p in pacers:
+        await p.close()
+    drops = sum(t.stats.dropped_flood + t.stats.dropped_queue_full + t.stats.lost
+                for t in transports)
+    for t in transports:
+        await t.close()
+    return {
+        "n": n, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+        "max": float(lat.max()), "late_pct": float((lat > 5.0).mean() * 100), "cpu": cpu,
+        "in_fps": frames_in, "out_fps": len(lat) / seconds / n, "drops": drops,
+        "asterisk_got": received, "turn_events": turns[0],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", default="1,25,50,100,150,200,300,400")
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--format", default="ulaw", choices=("ulaw", "slin16"))
+    ap.add_argument("--vad", default="energy", choices=("energy", "silero"))
+    args = ap.parse_args()
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, format {args.format}, "
+          f"VAD {args.vad}")
+    for fmt in ("ulaw", "slin16"):
+        in_us, out_us = micro(fmt, args.vad)
+        per_call = (in_us + out_us) / (FRAME_S * 1e6) * 100
+        print(f"[micro {fmt:6}] inbound {in_us:6.1f} µs/frame   outbound {out_us:6.1f} µs/frame"
+              f"   => {per_call:.2f} % of one core per call (both directions, 50 frames/s each)")
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=asterisk_sim, args=(child, args.format), daemon=True)
+    proc.start()
+    print("[macro] N calls in one event loop, RTP on loopback, Asterisk simulated in a "
+          "second process")
+    print("    N   late p50    p99     max  >5ms%   CPU%  in/s/call out/s/call  drops  turns")
+    best_max = best_p99 = 0
+    try:
+        for n in (int(x) for x in args.calls.split(",")):
+            r = asyncio.run(macro_round(parent, n, args.seconds, args.format, args.vad))
+            print(f"{n:5d}  {r['p50']:7.2f} {r['p99']:7.2f} {r['max']:7.2f} {r['late_pct']:6.2f}"
+                  f" {r['cpu']:6.1f} {r['in_fps']:10.1f} {r['out_fps']:10.1f} {r['drops']:6d}"
+                  f" {r['turn_events']:6d}", flush=True)
+            if r["max"] <= 5.0:
+                best_max = n
+            if r["p99"] <= 5.0:
+                best_p99 = n
+            if r["p99"] > 20.0 or r["cpu"] > 98.0:
+                break
+    finally:
+        parent.send(("exit",))
+        proc.join(5)
+    print(f"capacity: {best_max} calls with max lateness <= 5 ms; "
+          f"{best_p99} calls with p99 <= 5 ms")
+
+
+if __name__ == "__main__":
+    main()
