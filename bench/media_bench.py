@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import logging
 import multiprocessing as mp
 import os
 import socket
@@ -240,9 +241,10 @@ def main() -> None:
     ap.add_argument("--format", default="ulaw", choices=("ulaw", "slin16"))
     ap.add_argument("--vad", default="energy", choices=("energy", "silero"))
     args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # the per-call late-frame warnings are summarised
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, format {args.format}, "
-          f"VAD {args.vad}")
+          f"VAD {args.vad}, load average before: {os.getloadavg()[0]:.2f}")
     for fmt in ("ulaw", "slin16"):
         in_us, out_us = micro(fmt, args.vad)
         per_call = (in_us + out_us) / (FRAME_S * 1e6) * 100
@@ -272,6 +274,8 @@ def main() -> None:
     finally:
         parent.send(("exit",))
         proc.join(5)
+    print(f"load average after: {os.getloadavg()[0]:.2f} (other work on the machine skews "
+          "lateness: compare runs)")
     print(f"capacity: {best_max} calls with max lateness <= 5 ms; "
           f"{best_p99} calls with p99 <= 5 ms")
 
