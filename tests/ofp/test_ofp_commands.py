@@ -93,3 +93,24 @@ async def test_chat_starts_the_example_agents_when_they_are_not_running() -> Non
     assert rc == 0, err
     assert "started them in-process" in err
     assert out.splitlines()[-1] == "Weather: In Boston today: cloudy with light rain, 8 degrees Celsius."
+
+
+async def test_agents_serve_runs_the_example_agents(tmp_path: Path) -> None:
+    import random
+
+    base = next(p for p in (random.randint(20000, 60000) for _ in range(50)) if _ports_free(p, p + 1, p + 2))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "convener", "agents", "serve", "--base-port", str(base),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip() for _ in range(3)]
+        assert lines == [f"flights: http://127.0.0.1:{base}/ofp", f"hotels: http://127.0.0.1:{base + 1}/ofp",
+                         f"weather: http://127.0.0.1:{base + 2}/ofp"]
+        urls = {n: f"http://127.0.0.1:{base + i}/ofp" for i, n in enumerate(("flights", "hotels", "weather"))}
+        rc, out, _err = await run("agents", "--json", "--config", str(write_config(tmp_path, urls)))
+        assert rc == 0 and [a["conversationalName"] for a in json.loads(out)] == ["Flights", "Hotels", "Weather"]
+    finally:
+        proc.terminate()
+        await proc.wait()
