@@ -202,3 +202,10 @@ def test_fuzz_arbitrary_input_only_parse_error_escapes(data: Any) -> None:
         parse_envelope(data, notes=[]) if isinstance(data, bytes | str | dict) else parse_envelope(json.dumps(data))
     except ParseError:
         pass
+
+
+def test_unwrapped_envelope_is_accepted_with_a_note() -> None:
+    doc = load_json(envelope_samples()[0].parent / "example-bye.json")["openFloor"]
+    notes: list[str] = []
+    env = parse_envelope(doc, notes=notes)
+    assert [e.event_type for e in env.events] == ["bye"] and "not wrapped" in notes[0]

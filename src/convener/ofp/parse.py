@@ -71,6 +71,9 @@ def _parse(
     if not isinstance(doc, Mapping):
         raise ParseError("envelope is not a JSON object")
     of = doc.get("openFloor")
+    if of is None and "events" in doc and ("conversation" in doc or "sender" in doc):
+        notes.append("envelope not wrapped in 'openFloor'; read as is")
+        of = doc
     if not isinstance(of, Mapping):
         raise ParseError("no 'openFloor' object")
 
