@@ -9,6 +9,7 @@ Every step says what it does; ``--dry-run`` only prints them.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -81,6 +82,14 @@ def user_exists(name: str) -> bool:
         return False
 
 
+def group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
 def write_if_absent(path: Path, text: str, mode: int, group: str | None = None) -> str:
     """Create ``path`` with ``text``; an existing file is kept as it is."""
     if path.exists():
@@ -90,7 +99,7 @@ def write_if_absent(path: Path, text: str, mode: int, group: str | None = None) 
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.chmod(path, mode)
-    if group and os.geteuid() == 0:
+    if group and os.geteuid() == 0 and group_exists(group):
         shutil.chown(path, "root", group)
     return f"wrote {path}"
 
@@ -105,7 +114,7 @@ def write_file(path: Path, text: str, mode: int = 0o644) -> str:
 def make_config_dir(path: Path, group: str) -> str:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o750)
-    if os.geteuid() == 0 and user_exists(group):
+    if os.geteuid() == 0 and group_exists(group):
         shutil.chown(path, "root", group)
     return f"{path} (root:{group}, 0750)"
 
@@ -157,8 +166,9 @@ def manual_steps(opts: InstallOptions) -> list[str]:
     ]
 
 
-def run(opts: InstallOptions, dry_run: bool, out: TextIO = sys.stdout,
+def run(opts: InstallOptions, dry_run: bool, out: TextIO | None = None,
         has_systemd: bool | None = None) -> int:
+    out = out or sys.stdout
     has_systemd = systemd_running() if has_systemd is None else has_systemd
     steps = plan(opts, has_systemd=has_systemd)
     if not dry_run and os.geteuid() != 0:
