@@ -187,3 +187,12 @@ def test_faults_below_the_threshold_only_apologise() -> None:
     w.policy.on_success(uri)
     assert kinds(w.policy.on_fault(uri, "@error", "HTTP 500", w.floor)) == ["utterance"]
     assert kinds(w.policy.on_fault(uri, "@error", "HTTP 500", w.floor)) == ["uninvite", "utterance"]
+
+
+def test_whispers_to_the_convener_stay_out_of_the_history() -> None:
+    w = World()
+    f = FLIGHTS.identification.speaker_uri
+    secret = E.utterance(text_event(f, "card 4111"), to=To(w.me.speaker_uri, private=True))
+    assert w.policy.on_envelope(Envelope(w.floor.conversation(), f, [secret]), w.floor) == []
+    events = w.hear("Book a flight to Denver")
+    assert [h.text for h in events[-1].dialog_history or []] == ["Book a flight to Denver"]

@@ -113,8 +113,10 @@ class ConvenerPolicy:
         out: list[Event] = []
         for ev in env.events:
             if ev.event_type == "utterance" and ev.dialog_event is not None:
+                if ev.private:
+                    continue  # whispers to the convener never go into anybody's dialogHistory
                 self.history.append(ev.dialog_event)
-                if env.sender_uri in self.humans and not ev.private:
+                if env.sender_uri in self.humans:
                     out.extend(self._route(ev.dialog_event, floor))
             elif ev.event_type == "declineInvite" and env.sender_uri not in self.humans:
                 name = self._name(floor, env.sender_uri)
