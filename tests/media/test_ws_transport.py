@@ -258,3 +258,22 @@ async def test_remote_close_ends_frames(server) -> None:
         assert frames == []
         t.send(bytes(640))
         assert t.stats.dropped_out >= 1
+
+
+async def test_no_leaked_fds_over_connect_close_cycles(server) -> None:
+    from media_helpers import open_fds
+
+    fake = FakeChanWebsocket()
+    url = await server(fake)
+    async with WebSocketTransport(url, auth=AUTH, format="slin16"):
+        pass  # warm aiohttp's lazily opened resources
+    await asyncio.sleep(0.05)
+    before = open_fds()
+    for _ in range(10):
+        async with WebSocketTransport(url, auth=AUTH, format="slin16") as t:
+            t.send(bytes(640))
+    for _ in range(20):
+        await asyncio.sleep(0.02)
+        if open_fds() <= before:
+            break
+    assert open_fds() <= before
