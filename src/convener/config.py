@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from convener.app.voice_settings import VoiceSettings
 from convener.media.settings import MediaSettings
 from convener.ofp.settings import OfpSettings
 from convener.ops.settings import OpsSettings
@@ -91,6 +92,7 @@ class Config:
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     ofp: OfpSettings = field(default_factory=OfpSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
 
 
 # Environment variables that override single keys (secrets stay out of the file).

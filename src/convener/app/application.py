@@ -15,6 +15,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from convener.app.call import Call, FeatureFactory
 from convener.app.rooms import Room, Rooms, parse_room
@@ -25,6 +26,10 @@ from convener.ari.errors import AriError
 from convener.ari.rest import AriClient, gone_ok
 from convener.ari.stream import EventStream, StreamState
 from convener.config import Config
+from convener.timings import TurnTimings
+
+if TYPE_CHECKING:
+    from convener.app.conversation import Speech
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +58,23 @@ class ConvenerApp:
         self.calls_total = 0
         self.setup_times: collections.deque[float] = collections.deque(maxlen=10000)
         self.resyncs = 0
+        self.barge_ins = 0
+        self.turns: collections.deque[tuple[TurnTimings, str]] = collections.deque(maxlen=1000)
         self.on_call_started: list[Callable[[Call], None]] = []
         self._resync_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stasis_waiters: dict[str, asyncio.Future[None]] = {}
+
+    def enable_voice(self, speech: Speech) -> None:
+        """Run the spoken conversation on every call (speech providers built and warmed)."""
+        from convener.app.conversation import CallerVoice, close_room_conversation
+
+        self.feature_factories.append(lambda call: CallerVoice(self, speech))
+        self.rooms.on_room_closing.append(close_room_conversation)
+
+    def record_turn(self, timings: TurnTimings, text: str) -> None:
+        self.turns.append((timings, text))
+        log.info("turn %s %r: %s", timings.turn_id, text[:60], timings.breakdown_ms())
 
     # -- running --------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ import json
 import logging
 import signal
 import sys
+import time
+from pathlib import Path
 
 log = logging.getLogger("convener")
 
@@ -26,8 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     call = sub.add_parser("call", help="place a test call into the dialplan (no phone needed)")
     call.add_argument("--config", help="TOML configuration file")
     call.add_argument("--room", help="join this room (dials room-NAME)")
-    call.add_argument("--hold", type=float, default=3.0, help="seconds to stay in the call")
-    call.add_argument("--json", action="store_true")
+    call.add_argument("--say", dest="items", action="append", metavar="TEXT",
+                      help="say TEXT as one caller turn (through the configured TTS); repeatable")
+    call.add_argument("--audio", dest="items", action="append", type=Path, metavar="WAV",
+                      help="play a WAV file as one caller turn; repeatable, mixes with --say")
+    call.add_argument("--hold", type=float, default=3.0,
+                      help="without --say/--audio: seconds to stay in the call")
+    call.add_argument("--json", action="store_true", help="print one JSON object")
     call.set_defaults(func=_call)
 
 
@@ -56,6 +63,15 @@ async def serve(cfg) -> int:
     from convener.ari.stream import StreamState
 
     app = ConvenerApp(cfg)
+    if cfg.voice.enabled:
+        from convener.app.conversation import Speech
+
+        speech = Speech(app)
+        t0 = time.monotonic()
+        log.info("loading speech models (%s ASR, %s TTS)...", cfg.speech.asr, cfg.speech.tts)
+        await speech.warm()
+        log.info("speech ready in %.1f s", time.monotonic() - t0)
+        app.enable_voice(speech)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(app.stop()))
@@ -91,6 +107,8 @@ def _call(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
         return 2
+    if args.items:
+        return asyncio.run(_spoken(cfg, args))
     report = asyncio.run(test_call(cfg, room=args.room, hold=args.hold))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -98,6 +116,27 @@ def _call(args: argparse.Namespace) -> int:
         for k, v in report.items():
             print(f"{k}: {v}")
     return 0 if report.get("ok") else 1
+
+
+async def _spoken(cfg, args: argparse.Namespace) -> int:
+    from convener.app.callcheck import print_progress, spoken_call
+    from convener.ari.errors import AriError
+
+    try:
+        report = await spoken_call(cfg, args.items, room=args.room,
+                                   progress=None if args.json else print_progress)
+    except (AriError, OSError, TimeoutError) as e:
+        print(f"convener call: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        for i, t in enumerate(report.turns, 1):
+            lat = f"{t.latency_ms:.0f} ms" if t.latency_ms is not None else "no reply"
+            print(f"turn {i}: said {t.said!r} -> heard {t.heard!r} ({lat})")
+        if report.error:
+            print(report.error, file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 async def test_call(cfg, room: str | None, hold: float) -> dict:

@@ -13,12 +13,17 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from convener.ari import events as ev
-from convener.ari.errors import AriConflict
+from convener.ari.errors import AriBadRequest, AriConflict
 from convener.ari.rest import AriClient, gone_ok
 from convener.ari.stream import EventStream
+from convener.media.pacer import Pacer, PacerCore, PlaybackReport
+from convener.media.rtp_transport import RtpTransport
+from convener.media.settings import MediaSettings
 
 
 @dataclass
@@ -34,6 +39,7 @@ class CallerLeg:
     bridge_id: str | None = None
     ended_at: float | None = None
     dialplan: list[tuple[str, str]] = field(default_factory=list)
+    media: CallerMedia | None = None
     events: asyncio.Queue[ev.Event] = field(default_factory=asyncio.Queue)
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _bridged: asyncio.Event = field(default_factory=asyncio.Event)
@@ -86,6 +92,8 @@ class CallerLeg:
         await self.caller.ari.play(self.local_id, media)
 
     async def hangup(self) -> None:
+        if self.media is not None:
+            await self.media.close()
         await gone_ok(self.caller.ari.hangup(self.local_id))
 
     async def record_heard(self, name: str, max_seconds: int = 60) -> str:
@@ -105,6 +113,142 @@ class CallerLeg:
 
     async def stop_recording(self, name: str) -> None:
         await gone_ok(self.caller.ari.stop_recording(name))
+
+    async def open_media(self, media: MediaSettings | None = None) -> CallerMedia:
+        """A mouth and an ear for this caller: an RTP external media channel bridged with the
+        caller's leg. What we send is what the caller says; what we receive is what the
+        caller hears (timestamps on our own monotonic clock, so latencies need no clock sync)."""
+        # Its own port range, so a caller and convener on one machine never compete for ports.
+        m = replace(media or MediaSettings(), transport="rtp", format="ulaw", rtp_port_min=21000,
+                    rtp_port_max=21999)
+        rtp = RtpTransport(m)
+        await rtp.start()
+        ari, app = self.caller.ari, self.caller.app
+        media_id, bridge_id = f"{self.local_id}-media", f"{self.local_id}-bridge"
+        cm = CallerMedia(self, rtp, media_id, bridge_id)
+        try:
+            ch = await ari.external_media(app=app, channel_id=media_id,
+                                          external_host=rtp.external_host, format="ulaw")
+            rtp.set_remote(ch.channelvars["UNICASTRTP_LOCAL_ADDRESS"],
+                           ch.channelvars["UNICASTRTP_LOCAL_PORT"])
+            await ari.create_bridge(bridge_id, type="mixing")
+            for cid in (self.local_id, media_id):
+                for _ in range(100):  # a new channel must be in the application to be bridged
+                    try:
+                        await ari.add_channel(bridge_id, cid)
+                        break
+                    except (AriConflict, AriBadRequest):
+                        await asyncio.sleep(0.02)
+                else:
+                    raise TimeoutError(f"{cid} never entered {app}")
+            cm.start()
+        except BaseException:
+            await cm.close()
+            raise
+        self.media = cm
+        return cm
+
+
+@dataclass
+class HeardFrame:
+    at: float  # time.monotonic() when it arrived
+    pcm: bytes
+    peak: int
+
+
+class CallerMedia:
+    """The test caller's audio: ``say()`` speaks paced 20 ms frames, ``heard`` collects what the
+    caller hears. ``VOICE_PEAK`` is the level above which a heard frame counts as voice."""
+
+    VOICE_PEAK = 600
+
+    def __init__(self, leg: CallerLeg, rtp: RtpTransport, media_id: str, bridge_id: str) -> None:
+        self.leg = leg
+        self.rtp = rtp
+        self.media_id = media_id
+        self.bridge_id = bridge_id
+        self.heard: list[HeardFrame] = []
+        self.pacer = Pacer(PacerCore(rtp.sample_rate, warmup_ms=0), rtp.send,
+                           on_reply_done=self._done)
+        self._done_events: dict[str, asyncio.Event] = {}
+        self._reports: dict[str, PlaybackReport] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        self.pacer.start()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for frame in self.rtp.frames():
+            x = np.frombuffer(frame.pcm, dtype="<i2")
+            self.heard.append(HeardFrame(time.monotonic(), frame.pcm, int(np.abs(x).max()) if len(x) else 0))
+
+    def _done(self, report: PlaybackReport) -> None:
+        self._reports[report.reply_id] = report
+        ev_ = self._done_events.get(report.reply_id)
+        if ev_ is not None:
+            ev_.set()
+
+    async def say(self, pcm: bytes, sample_rate: int) -> float:
+        """Speak ``pcm`` into the call in real time; returns when its last frame left (monotonic)."""
+        rid = uuid.uuid4().hex[:8]
+        done = self._done_events[rid] = asyncio.Event()
+        self.pacer.feed(rid, pcm, sample_rate)
+        self.pacer.end_reply(rid)
+        await asyncio.wait_for(done.wait(), len(pcm) / 2 / sample_rate + 10)
+        rep = self._reports[rid]
+        assert rep.first_frame_at is not None
+        return rep.first_frame_at + rep.played_samples / rep.sample_rate
+
+    def first_voice_after(self, t: float) -> float | None:
+        for f in self.heard:
+            if f.at > t and f.peak >= self.VOICE_PEAK:
+                return f.at
+        return None
+
+    def last_voice(self) -> float | None:
+        for f in reversed(self.heard):
+            if f.peak >= self.VOICE_PEAK:
+                return f.at
+        return None
+
+    async def wait_voice_after(self, t: float, timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            at = self.first_voice_after(t)
+            if at is not None:
+                return at
+            await asyncio.sleep(0.01)
+        return None
+
+    async def wait_quiet(self, quiet: float, timeout: float, since: float = 0.0) -> bool:
+        """Wait until nothing was heard for ``quiet`` seconds (after ``since``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = self.last_voice()
+            ref = max(last or 0.0, since)
+            if time.monotonic() - ref >= quiet:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    def audio_between(self, start: float, end: float) -> bytes:
+        return b"".join(f.pcm for f in self.heard if start <= f.at <= end)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.pacer.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self.rtp.close()
+        ari = self.leg.caller.ari
+        await gone_ok(ari.hangup(self.media_id))
+        await gone_ok(ari.destroy_bridge(self.bridge_id))
 
 
 class TestCaller:

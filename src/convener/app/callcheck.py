@@ -1,0 +1,161 @@
+"""A spoken test call: say things into the dialplan, hear and transcribe the answers.
+
+For each turn the caller speaks one item (text through the configured TTS, or a WAV file as it
+is) in real time, waits for the reply, records what it hears until the reply is over, and
+recognises it with the configured ASR. ``latency_ms`` is measured on one clock from the last
+frame of the caller's speech to the first frame of reply audio heard at the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import wave
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convener.app.testcall import CallerLeg, TestCaller
+from convener.audio import resample_pcm16
+from convener.config import Config
+
+RATE = 8000
+
+
+@dataclass
+class TurnResult:
+    said: str
+    heard: str = ""
+    latency_ms: float | None = None
+    reply_ms: float = 0.0  # how long the reply lasted at the caller
+
+
+@dataclass
+class CallReport:
+    ok: bool = False
+    greeting: str = ""
+    turns: list[TurnResult] = field(default_factory=list)
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_wav_8k(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: need 16-bit PCM WAV")
+        pcm = w.readframes(w.getnframes())
+        if w.getnchannels() == 2:
+            x = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2).mean(axis=1).astype("<i2")
+            pcm = x.tobytes()
+        return resample_pcm16(pcm, w.getframerate(), RATE)
+
+
+class VoiceCaller:
+    """Speech for the test caller: TTS to speak, ASR to understand what it hears."""
+
+    def __init__(self, config: Config) -> None:
+        from convener.speech.registry import build_asr, build_tts
+
+        self.tts = build_tts(config.speech)
+        self.asr = build_asr(config.speech)
+
+    async def warm(self) -> None:
+        await asyncio.gather(self.tts.warm(), self.asr.warm())
+
+    async def speak(self, text: str) -> bytes:
+        parts = []
+        async for chunk in self.tts.synthesize(text):
+            parts.append(resample_pcm16(chunk.pcm, chunk.sample_rate, RATE))
+        return b"".join(parts)
+
+    async def hear(self, pcm: bytes) -> str:
+        if not pcm:
+            return ""
+        asr: Any = self.asr
+        if hasattr(asr, "transcribe_pcm"):
+            return (await asr.transcribe_pcm(pcm, RATE)).text.strip()
+        from convener.speech.asr import EndOfTurn, FinalTranscript
+
+        session = await asr.open_session(RATE)
+        try:
+            for i in range(0, len(pcm), 320):
+                await session.feed(pcm[i:i + 320])
+            await session.end_of_turn()
+            texts = []
+            async for e in session.events():
+                if isinstance(e, FinalTranscript):
+                    texts.append(e.text)
+                if isinstance(e, EndOfTurn):
+                    return (e.text or " ".join(texts)).strip()
+            return " ".join(texts).strip()
+        finally:
+            await session.close()
+
+
+async def spoken_call(config: Config, items: list[str | Path], *, room: str | None = None,
+                      voice: VoiceCaller | None = None, reply_timeout: float = 10.0,
+                      quiet_s: float = 1.2, progress: Any = None) -> CallReport:
+    """Place a call, greet, then one turn per item; see the module docstring."""
+    say = progress or (lambda msg: None)
+    voice = voice or VoiceCaller(config)
+    await voice.warm()
+    audio: list[tuple[str, bytes]] = []
+    for item in items:
+        if isinstance(item, Path):
+            audio.append((item.name, read_wav_8k(item)))
+        else:
+            audio.append((item, await voice.speak(item)))
+    s, c = config.ari, config.calls
+    report = CallReport()
+    async with TestCaller(s.url, s.user, s.password, app=f"{s.app}-caller") as caller:
+        leg = await caller.place(c.dialplan_extension, c.dialplan_context, room=room)
+        try:
+            await leg.wait_answered()
+            media = await leg.open_media(config.media)
+            try:
+                await leg.wait_in_bridge(timeout=10)
+            except TimeoutError:
+                report.error = "the call never reached convener's bridge: is `convener run` running?"
+                return report
+            start = time.monotonic()
+            # The greeting: wait for it to start and end.
+            first = await media.wait_voice_after(start, 6.0)
+            if first is not None:
+                await media.wait_quiet(quiet_s, 15.0, since=first)
+                report.greeting = await voice.hear(media.audio_between(first - 0.1, time.monotonic()))
+                say(f"convener: {report.greeting}")
+            for said, pcm in audio:
+                await _turn(leg, voice, said, pcm, report, reply_timeout, quiet_s, say)
+            report.ok = all(t.latency_ms is not None for t in report.turns)
+        finally:
+            await leg.hangup()
+    return report
+
+
+async def _turn(leg: CallerLeg, voice: VoiceCaller, said: str, pcm: bytes, report: CallReport,
+                reply_timeout: float, quiet_s: float, say: Any) -> None:
+    media = leg.media
+    assert media is not None
+    say(f"caller: {said}")
+    end = await media.say(pcm, RATE)
+    result = TurnResult(said=said)
+    report.turns.append(result)
+    first = await media.wait_voice_after(end, reply_timeout)
+    if first is None:
+        say("  (no reply heard)")
+        return
+    result.latency_ms = round((first - end) * 1000, 1)
+    await media.wait_quiet(quiet_s, 30.0, since=first)
+    last = media.last_voice() or first
+    result.reply_ms = round((last - first) * 1000, 1)
+    result.heard = await voice.hear(media.audio_between(first - 0.1, last + 0.05))
+    say(f"heard ({result.latency_ms:.0f} ms): {result.heard}")
+
+
+def print_progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

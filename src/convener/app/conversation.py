@@ -1,0 +1,273 @@
+"""The spoken conversation: caller audio → turns → text → the floor → agents → speech.
+
+``RoomConversation`` (one per room) holds the Open Floor session (the same ``FloorSession``
+that ``convener chat`` uses), the room's voice leg and a ``Speaker``. ``CallerVoice`` (one per
+call, a CallFeature) listens to one caller, detects turns with the VAD, recognises them, hands
+the text to the room's conversation and stops the room's reply when the caller barges in.
+
+Every turn records its timing marks (``convener.timings``): end of caller speech, ASR final,
+envelope sent, reply received, first TTS chunk, first audio frame out. The last turns are kept
+in ``ConvenerApp.turns`` and logged, so benchmarks and users see where time goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from convener.app.listener import CallerListener
+from convener.app.rooms import Room
+from convener.app.speaker import Speaker, Utterance
+from convener.ari import events as ev
+from convener.audio import AudioFrame
+from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded
+from convener.timings import TurnTimings
+
+if TYPE_CHECKING:
+    from convener.app.application import ConvenerApp
+    from convener.app.call import Call
+    from convener.ofp.session import AgentReply, FloorSession
+    from convener.speech.asr import AsrProvider
+    from convener.speech.tts import TtsProvider
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "conversation"
+
+
+class Speech:
+    """The process's speech providers, built once and warmed at start."""
+
+    def __init__(self, app: ConvenerApp) -> None:
+        from convener.speech.registry import build_asr, build_tts
+
+        s = app.config.speech
+        self.settings = s
+        self.asr: AsrProvider = build_asr(s)
+        self.tts: TtsProvider = build_tts(s)
+
+    async def warm(self) -> None:
+        await asyncio.gather(self.asr.warm(), self.tts.warm())
+
+    def vad(self, sample_rate: int) -> Any:
+        from convener.speech.registry import build_vad
+
+        return build_vad(self.settings, sample_rate)
+
+
+class RoomConversation:
+    def __init__(self, app: ConvenerApp, room: Room, session: FloorSession, speaker: Speaker) -> None:
+        self.app = app
+        self.room = room
+        self.session = session
+        self.speaker = speaker
+        self.transcript: list[tuple[float, str, str]] = []  # (time, who, text)
+        self.callers = 0
+        self._turns: asyncio.Lock = asyncio.Lock()
+        speaker.on_spoken.append(self._spoken)
+
+    @classmethod
+    async def open(cls, app: ConvenerApp, room: Room, speech: Speech) -> RoomConversation:
+        from convener.ofp.session import FloorSession
+
+        voice = await app.room_voice(room)
+        speaker = Speaker(voice, speech.tts, app.ari, room.bridge_id)
+        session = FloorSession.from_config(app.config)
+        try:
+            await session.start(caller_name=app.config.voice.caller_name)
+        except BaseException:
+            await speaker.close()
+            raise
+        return cls(app, room, session, speaker)
+
+    def _spoken(self, utt: Utterance) -> None:
+        heard = utt.heard_text()
+        if heard:
+            self.transcript.append((time.time(), utt.label or "convener", heard))
+        if utt.report is not None and utt.report.interrupted and utt.label:
+            self.session.barge_in(heard)
+
+    def say(self, text: str, label: str = "convener", timings: TurnTimings | None = None) -> Utterance:
+        return self.speaker.say(Utterance(text=text, label=label, timings=timings))
+
+    async def turn(self, text: str, speaker_uri: str | None, who: str, timings: TurnTimings) -> None:
+        """One caller turn through the floor; replies are spoken as soon as each arrives."""
+        self.transcript.append((time.time(), who, text))
+        filler = asyncio.create_task(self._filler(timings))
+        try:
+            async with self._turns:
+                first = True
+                async for reply in self.session.user_turn(text, speaker_uri=speaker_uri):
+                    if first:
+                        if reply.envelope_sent is not None:
+                            timings.mark("envelope_sent", reply.envelope_sent)
+                        timings.mark("reply_received", reply.reply_received or time.monotonic())
+                        first = False
+                    self._speak_reply(reply, timings)
+                    timings = TurnTimings(timings.turn_id + "+")  # later replies: own record
+        finally:
+            filler.cancel()
+
+    def _speak_reply(self, reply: AgentReply, timings: TurnTimings | None) -> None:
+        if reply.private_to and reply.private_to not in self._speaker_uris():
+            return
+        self.speaker.say(Utterance(text=reply.text or "", ssml=reply.ssml,
+                                   audio_urls=tuple(reply.audio_urls or ()),
+                                   label=reply.agent_name, timings=timings))
+
+    def _speaker_uris(self) -> set[str]:
+        return {c.speaker_uri for c in self.app.calls.values() if getattr(c, "speaker_uri", None)}
+
+    async def _filler(self, timings: TurnTimings) -> None:
+        wait = self.app.config.voice.filler_after_ms / 1000
+        if not self.app.config.voice.filler or wait <= 0:
+            return
+        await asyncio.sleep(wait)
+        if "first_audio_out" not in timings.marks and not self.speaker.speaking:
+            self.say(self.app.config.voice.filler, label="")
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.session.close(), 3.0)
+        await self.speaker.close()
+
+
+class CallerVoice:
+    """CallFeature: one caller's side of the spoken conversation."""
+
+    def __init__(self, app: ConvenerApp, speech: Speech) -> None:
+        self.app = app
+        self.speech = speech
+        self.listener = CallerListener(on_frame=self._on_frame)
+        self.conversation: RoomConversation | None = None
+        self.speaker_uri: str | None = None
+        self.detector: TurnDetector | None = None
+        self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue(maxsize=500)
+        self._worker: asyncio.Task[None] | None = None
+        self._turn_tasks: set[asyncio.Task[None]] = set()
+        self._asr_session: Any = None
+        self._turn_no = 0
+
+    async def start(self, call: Call) -> None:
+        room = self.app.rooms.rooms[call.room]
+        conv = room.state.get(STATE_KEY)
+        if conv is None:
+            lock = room.state.setdefault("lock", asyncio.Lock())
+            async with lock:
+                conv = room.state.get(STATE_KEY)
+                if conv is None:
+                    conv = await RoomConversation.open(self.app, room, self.speech)
+                    room.state[STATE_KEY] = conv
+        self.conversation = conv
+        name = call.channel.caller.name or self.app.config.voice.caller_name
+        conv.callers += 1
+        if conv.callers == 1 and conv.session.caller_uri is not None:
+            self.speaker_uri = conv.session.caller_uri  # the human the session started with
+        else:  # several humans in one room: each has a speakerUri of its own
+            self.speaker_uri = conv.session.add_human(name=name, caller_id=call.channel.caller.number)
+        call.speaker_uri = self.speaker_uri  # type: ignore[attr-defined]
+        await self.listener.start(call)
+        rate = self.listener.transport.sample_rate if self.listener.transport else 8000
+        self.detector = TurnDetector(self.speech.vad(rate), self.app.config.media)
+        if not hasattr(self.speech.asr, "transcribe_pcm"):
+            self._asr_session = await self.speech.asr.open_session(rate)
+        self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
+        if self.app.config.voice.greeting:
+            conv.say(self.app.config.voice.greeting)
+
+    def _on_frame(self, frame: AudioFrame) -> None:
+        try:
+            self._frames.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("voice: frame queue full, dropping a frame")
+
+    async def _work(self, call: Call) -> None:
+        assert self.detector is not None and self.conversation is not None
+        while True:
+            frame = await self._frames.get()
+            if frame is None:
+                return
+            if self._asr_session is not None:
+                await self._asr_session.feed(frame.pcm)
+            for event in self.detector.process(frame):
+                if isinstance(event, SpeechStarted):
+                    self._speech_started(call, event)
+                elif isinstance(event, TurnEnded):
+                    self._turn_no += 1
+                    t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}"))
+                    self._turn_tasks.add(t)
+                    t.add_done_callback(self._turn_tasks.discard)
+
+    def _speech_started(self, call: Call, event: SpeechStarted) -> None:
+        conv = self.conversation
+        if conv is None or not self.app.config.voice.barge_in or not conv.speaker.speaking:
+            return
+        cut = conv.speaker.interrupt()
+        self.app.barge_ins += 1
+        played = ", ".join(f"{u.label or 'convener'} {u.report.played_ms:.0f} ms"
+                           for u in cut if u.report is not None)
+        log.info("call %s: barge-in %.0f ms after speech onset (%s)", call.id,
+                 (time.monotonic() - event.at) * 1000, played or "nothing played yet")
+
+    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str) -> None:
+        assert self.conversation is not None
+        timings = TurnTimings(turn_id)
+        ended.mark(timings)
+        try:
+            text = await self._recognise(ended)
+        except Exception as e:
+            log.warning("call %s: recognition failed: %s", call.id, e)
+            return
+        timings.mark("asr_final")
+        if not text.strip():
+            log.info("call %s: turn %s had no words", call.id, turn_id)
+            return
+        log.info("call %s: caller said %r", call.id, text)
+        try:
+            await self.conversation.turn(text, self.speaker_uri, call.channel.caller.name or "caller",
+                                         timings)
+        except Exception:
+            log.exception("call %s: turn failed", call.id)
+            self.conversation.say("Sorry, something went wrong. Please say that again.")
+        self.app.record_turn(timings, text)
+
+    async def _recognise(self, ended: TurnEnded) -> str:
+        asr = self.speech.asr
+        if hasattr(asr, "transcribe_pcm"):
+            final = await asr.transcribe_pcm(ended.audio, ended.sample_rate)
+            return final.text
+        from convener.speech.asr import EndOfTurn, FinalTranscript
+
+        session = self._asr_session
+        await session.end_of_turn()
+        parts: list[str] = []
+        async for e in session.events():
+            if isinstance(e, FinalTranscript):
+                parts.append(e.text)
+            elif isinstance(e, EndOfTurn):
+                return e.text or " ".join(parts)
+        return " ".join(parts)
+
+    def on_event(self, call: Call, event: ev.Event) -> None:
+        pass
+
+    async def stop(self, call: Call) -> None:
+        for t in [self._worker, *self._turn_tasks]:
+            if t is not None:
+                t.cancel()
+        for t in [self._worker, *self._turn_tasks]:
+            if t is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        if self._asr_session is not None:
+            with contextlib.suppress(Exception):
+                await self._asr_session.close()
+
+
+async def close_room_conversation(room: Room) -> None:
+    conv = room.state.pop(STATE_KEY, None)
+    if conv is not None:
+        await conv.close()

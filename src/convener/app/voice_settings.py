@@ -1,0 +1,26 @@
+"""Settings of the spoken conversation (section ``[voice]``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convener.settings import ConfigError
+
+
+@dataclass
+class VoiceSettings:
+    # Run the spoken conversation on every call (false: calls only join the conference).
+    enabled: bool = True
+    # Said when a caller joins ("" for none).
+    greeting: str = "Hello! You can ask me to book a flight, find a hotel, or check the weather."
+    # When no reply has started this long after the caller stopped speaking, say the filler.
+    filler_after_ms: int = 1500
+    filler: str = "One moment."
+    # Stop a reply when the caller starts speaking over it.
+    barge_in: bool = True
+    # Caller identity towards agents: the number is never sent unless [ofp] caller_uri = "tel".
+    caller_name: str = "Caller"
+
+    def validate(self) -> None:
+        if not 0 <= self.filler_after_ms <= 10000:
+            raise ConfigError("filler_after_ms: must be between 0 and 10000")
