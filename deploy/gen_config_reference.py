@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate docs/configuration.md, the sample configuration and the systemd unit.
+"""Regenerate docs/configuration.md, the sample configuration, the env file and the systemd unit.
 
     .venv/bin/python deploy/gen_config_reference.py          # write the files
     .venv/bin/python deploy/gen_config_reference.py --check  # exit 1 when any is stale
@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from convener.ops.install import ENV_TEMPLATE  # noqa: E402
 from convener.ops.reference import markdown, sample_toml  # noqa: E402
 from convener.ops.unit import render_unit  # noqa: E402
 
@@ -28,6 +29,7 @@ def outputs() -> dict[Path, str]:
         ROOT / "deploy" / "convener.toml": sample,
         ROOT / "src" / "convener" / "ops" / "data" / "convener.toml": sample,  # shipped for `convener install`
         ROOT / "deploy" / "systemd" / "convener.service": render_unit(),
+        ROOT / "deploy" / "convener.env.example": ENV_TEMPLATE,
     }
 
 

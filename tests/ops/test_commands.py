@@ -66,3 +66,14 @@ def test_unknown_conversation_and_bad_config(state, tmp_path, capsys):
     bad.write_text("[ops]\nlog_format = 'xml'\n")
     assert main(["transcripts", "--config", str(bad)]) == 2
     assert "ops.log_format" in capsys.readouterr().err
+
+
+def test_purge_command(state, tmp_path, capsys):
+    assert main(["transcripts", "--purge", "--config", state]) == 2  # no age given, none configured
+    assert "--older-than" in capsys.readouterr().err
+    assert main(["transcripts", "--purge", "--older-than", "36500", "--config", state]) == 0
+    assert "purged 0 conversation(s)" in capsys.readouterr().out
+    assert main(["transcripts", "--purge", "--older-than", "0.001", "--config", state]) == 0
+    assert "purged 2 conversation(s)" in capsys.readouterr().out
+    assert main(["transcripts", "--config", state]) == 0
+    assert "no conversations stored" in capsys.readouterr().out

@@ -135,3 +135,32 @@ async def test_postgresql_shared_by_two_nodes(pg_url):
     finally:
         await a.close()
         await b.close()
+
+
+async def test_purge_deletes_old_conversations_and_their_turns(tmp_path):
+    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n"))
+    try:
+        await _conversation(store, "old")
+        await store.start_conversation("new", "2", "lobby", T0 + timedelta(days=40))
+        await store.add_turn("new", "caller", "hello", T0 + timedelta(days=40, seconds=1))
+        assert await store.purge(T0 + timedelta(days=30)) == 1
+        assert await store.get("old") is None
+        got = await store.get("new")
+        assert got is not None and got.turn_count == 1
+        orphans = await store._run(lambda: store._db().execute("SELECT COUNT(*) FROM turns").fetchone()[0])
+        assert orphans == 1
+        assert await store.purge(T0) == 0
+    finally:
+        await store.close()
+
+
+async def test_postgresql_purge(pg_url):
+    store = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-p"))
+    conv = f"conv-{uuid.uuid4().hex}"
+    try:
+        await store.start_conversation(conv, "1", "lobby", T0 - timedelta(days=3650))
+        await store.add_turn(conv, "caller", "long ago", T0 - timedelta(days=3650))
+        assert await store.purge(T0 - timedelta(days=3000)) == 1
+        assert await store.get(conv) is None
+    finally:
+        await store.close()

@@ -28,10 +28,16 @@ UNIT_DIR = "/etc/systemd/system"
 STATE_DIR = "/var/lib/convener"
 
 ENV_TEMPLATE = """\
-# Secrets of convener, read by systemd (EnvironmentFile=). Keep this file mode 0600.
+# Secrets of convener, read by systemd (EnvironmentFile=): /etc/convener/convener.env, mode 0600.
+# Never put them in convener.toml. Logs redact them.
+# The password of the ARI user in Asterisk's ari.conf:
 # CONVENER_ARI_PASSWORD=
+# Only with speech.asr/tts = "deepgram...":
 # DEEPGRAM_API_KEY=
+# Required when [ops] http_host is not a loopback address (e.g. openssl rand -hex 32):
 # CONVENER_OPS_TOKEN=
+# Any key can be overridden as CONVENER__SECTION__KEY, e.g. a PostgreSQL URL with its password:
+# CONVENER__OPS__TRANSCRIPTS_URL=postgresql://convener:secret@db.example.org/convener
 """
 
 

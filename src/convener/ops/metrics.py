@@ -346,6 +346,10 @@ RTP_PACKETS_LOST_TOTAL = REGISTRY.counter(
     "convener_rtp_packets_lost_total", "Inbound RTP packets declared lost by the jitter buffer.")
 UNHANDLED_ERRORS_TOTAL = REGISTRY.counter(
     "convener_unhandled_errors_total", "Unexpected exceptions caught at a task boundary.")
+TRANSCRIPT_ERRORS_TOTAL = REGISTRY.counter(
+    "convener_transcript_errors_total", "Transcript writes that failed (the call went on).")
+TRANSCRIPT_DROPPED_TOTAL = REGISTRY.counter(
+    "convener_transcript_dropped_total", "Transcript writes dropped because the write queue was full.")
 COLLECTOR_ERRORS = REGISTRY.counter(
     "convener_metrics_collector_errors_total", "Scrape-time collectors that raised.")
 PROCESS_START_TIME = REGISTRY.gauge(

@@ -59,6 +59,9 @@ class OpsSettings:
     # Transcript store: "" = SQLite file transcripts.sqlite3 in state_dir; "sqlite:///path/file";
     # or "postgresql://user:password@host:5432/db" shared by several convener nodes.
     transcripts_url: str = field(default="", repr=False)
+    # Conversations older than this many days are deleted (daily, by the running service, and by
+    # `convener transcripts --purge`); 0 keeps them forever.
+    transcripts_retention_days: int = 0
     # Name of this convener instance in a shared transcript store; "" = the host name.
     node_id: str = ""
 
@@ -69,6 +72,8 @@ class OpsSettings:
             raise ConfigError("http_host: must not be empty (use 127.0.0.1 for loopback only)")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"log_level: must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+        if self.transcripts_retention_days < 0:
+            raise ConfigError("transcripts_retention_days: must be >= 0 (0 keeps transcripts forever)")
         if self.transcripts_url:
             scheme = urlsplit(self.transcripts_url).scheme
             if scheme not in ("sqlite", "postgresql", "postgres"):

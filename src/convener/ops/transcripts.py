@@ -132,6 +132,10 @@ class TranscriptStore:
     async def get(self, conversation_id: str) -> Conversation | None:
         raise NotImplementedError
 
+    async def purge(self, before: When) -> int:
+        """Delete the conversations (and their turns) that started before ``before``; returns how many."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         return None
 
@@ -156,6 +160,9 @@ class NullTranscriptStore(TranscriptStore):
 
     async def get(self, conversation_id: str) -> Conversation | None:
         return None
+
+    async def purge(self, before: When) -> int:
+        return 0
 
 
 SQLITE_SCHEMA = """
@@ -276,6 +283,24 @@ class SqliteTranscriptStore(TranscriptStore):
         conv.turns = [Turn(s, t, datetime.fromtimestamp(at, UTC), fh, json.loads(tm) if tm else None, node)
                       for s, t, at, fh, tm, node in turn_rows]
         return conv
+
+    async def purge(self, before: When) -> int:
+        cutoff = _ts(before).timestamp()
+
+        def delete() -> int:
+            db = self._db()
+            db.execute("BEGIN")
+            try:
+                old = "SELECT conversation_id FROM conversations WHERE started_at < ?"
+                db.execute(f"DELETE FROM turns WHERE conversation_id IN ({old})", (cutoff,))
+                n = db.execute("DELETE FROM conversations WHERE started_at < ?", (cutoff,)).rowcount
+                db.execute("COMMIT")
+                return n
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        return await self._run(delete)
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from convener.ops.settings import OpsSettings
@@ -55,4 +56,14 @@ async def show(settings: OpsSettings, conversation_id: str | None, limit: int, a
             out.write(json.dumps([c.to_json() for c in convs], indent=2) + "\n" if as_json else format_list(convs))
     finally:
         await store.close()
+    return 0
+
+
+async def purge(settings: OpsSettings, days: float, out: TextIO) -> int:
+    store = await TranscriptStore.open(settings)
+    try:
+        n = await store.purge(datetime.now(UTC) - timedelta(days=days))
+    finally:
+        await store.close()
+    print(f"purged {n} conversation(s) older than {days:g} day(s)", file=out)
     return 0

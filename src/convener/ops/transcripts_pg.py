@@ -105,6 +105,13 @@ class PostgresTranscriptStore(TranscriptStore):
                            json.loads(t["timings"]) if t["timings"] else None, t["node_id"]) for t in turns]
         return conv
 
+    async def purge(self, before: When) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            old = "SELECT conversation_id FROM convener_conversations WHERE started_at < $1"
+            await conn.execute(f"DELETE FROM convener_turns WHERE conversation_id IN ({old})", _ts(before))
+            status = await conn.execute("DELETE FROM convener_conversations WHERE started_at < $1", _ts(before))
+        return int(status.rsplit(" ", 1)[-1])
+
     async def close(self) -> None:
         await self._pool.close()
 

@@ -1,0 +1,112 @@
+"""A fire-and-forget front for a TranscriptStore, for the call path.
+
+A caller must never wait on the transcript database, and a database outage must never end a
+call. ``TranscriptWriter`` methods are plain (non-async) calls that queue the write; one task
+applies the writes in order. Failures are logged (once per outage) and counted in
+``convener_transcript_errors_total``; when the queue is full the write is dropped and counted in
+``convener_transcript_dropped_total``. ``await writer.close()`` drains the queue, then closes the
+store. With ``retention_days`` > 0, conversations older than that are purged at start and daily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from convener.ops import metrics
+from convener.ops.transcripts import TranscriptStore, When
+from convener.timings import TurnTimings
+
+log = logging.getLogger(__name__)
+
+
+Write = Callable[[], Awaitable[None]]
+PURGE_EVERY_S = 24 * 3600
+
+
+class TranscriptWriter:
+    def __init__(self, store: TranscriptStore, max_queue: int = 10000, retention_days: int = 0) -> None:
+        self.store = store
+        self.retention_days = retention_days
+        self._queue: asyncio.Queue[Write | None] = asyncio.Queue(max_queue)
+        self._task: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def start(self) -> TranscriptWriter:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="transcript-writer")
+            if self.retention_days > 0:
+                self._purger = asyncio.create_task(self._purge_daily(), name="transcript-purge")
+        return self
+
+    async def _purge_daily(self) -> None:
+        while True:
+            before = datetime.now(UTC) - timedelta(days=self.retention_days)
+            self._put(lambda before=before: self._purge(before))
+            await asyncio.sleep(PURGE_EVERY_S)
+
+    async def _purge(self, before: datetime) -> None:
+        n = await self.store.purge(before)
+        if n:
+            log.info("transcripts: purged %d conversation(s) older than %d day(s)", n, self.retention_days)
+
+    def _put(self, write: Write) -> None:
+        if self._task is None:
+            self.start()
+        try:
+            self._queue.put_nowait(write)
+        except asyncio.QueueFull:
+            metrics.TRANSCRIPT_DROPPED_TOTAL.inc()
+
+    async def _run(self) -> None:
+        while True:
+            write = await self._queue.get()
+            if write is None:
+                return
+            try:
+                await write()
+                if self._failing:
+                    log.info("transcript store writes work again")
+                    self._failing = False
+            except Exception as e:
+                metrics.TRANSCRIPT_ERRORS_TOTAL.inc()
+                if not self._failing:
+                    log.warning("transcript write failed (%s: %s); calls go on, failures are counted",
+                                type(e).__name__, e)
+                    self._failing = True
+
+    # -- the API of the call path (same arguments as TranscriptStore) ---------------------------
+
+    def start_conversation(self, conversation_id: str, call_id: str, room: str, started_at: When = None) -> None:
+        self._put(lambda: self.store.start_conversation(conversation_id, call_id, room, started_at))
+
+    def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
+                 floor_holder: str | None = None, timings: TurnTimings | dict[str, Any] | None = None) -> None:
+        self._put(lambda: self.store.add_turn(conversation_id, speaker, text, at, floor_holder, timings))
+
+    def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
+        self._put(lambda: self.store.end_conversation(conversation_id, ended_at, reason))
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued (up to ``timeout`` seconds), then close the store."""
+        if self._purger is not None:
+            self._purger.cancel()
+        if self._task is not None:
+            await self._queue.put(None)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                log.warning("transcript writer: %d write(s) not flushed at shutdown", self._queue.qsize())
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self.store.close()

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from convener.ops import metrics
+from convener.ops.settings import OpsSettings
+from convener.ops.transcript_writer import TranscriptWriter
+from convener.ops.transcripts import NullTranscriptStore, TranscriptStore
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+class SlowFlakyStore(NullTranscriptStore):
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str]] = []
+        self.fail = False
+        self.gate = asyncio.Event()
+        self.closed = False
+
+    async def add_turn(self, conversation_id, speaker, text, at=None, floor_holder=None, timings=None):
+        await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("database gone")
+        self.writes.append((conversation_id, text))
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_writes_are_queued_in_order_and_never_block_the_caller():
+    store = SlowFlakyStore()
+    writer = TranscriptWriter(store).start()
+    for i in range(5):
+        writer.add_turn("c", "caller", f"t{i}")  # returns at once although the store is stuck
+    await asyncio.sleep(0.01)
+    assert store.writes == [] and writer.pending >= 4
+    store.gate.set()
+    await writer.close()
+    assert store.writes == [("c", f"t{i}") for i in range(5)]
+    assert store.closed
+
+
+async def test_failures_and_overflow_are_counted_not_raised(caplog):
+    store = SlowFlakyStore()
+    store.fail = True
+    store.gate.set()
+    writer = TranscriptWriter(store, max_queue=2).start()
+    for i in range(3):
+        writer.add_turn("c", "caller", f"t{i}")  # the third does not fit
+    await writer.close()
+    assert metrics.TRANSCRIPT_DROPPED_TOTAL.value() == 1
+    assert metrics.TRANSCRIPT_ERRORS_TOTAL.value() == 2
+    assert sum("transcript write failed" in r.getMessage() for r in caplog.records) == 1  # once per outage
+
+
+async def test_with_sqlite_and_retention(tmp_path):
+    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n"))
+    await store.start_conversation("ancient", "0", "lobby", datetime.now(UTC) - timedelta(days=400))
+    writer = TranscriptWriter(store, retention_days=30).start()
+    writer.start_conversation("c1", "1", "lobby", T0)
+    writer.add_turn("c1", "caller", "hello", T0, floor_holder=None)
+    writer.add_turn("c1", "weather", "Sunny.", T0 + timedelta(seconds=2), floor_holder="weather")
+    writer.end_conversation("c1", T0 + timedelta(seconds=5), "caller hung up")
+    await asyncio.sleep(0.05)
+    ids = [c.conversation_id for c in await store.list(10)]
+    assert "ancient" not in ids  # purged at start
+    await writer.close()
+    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n"))
+    got = await store.get("c1")
+    await store.close()
+    assert got is not None and [t.text for t in got.turns] == ["hello", "Sunny."]
+    assert got.end_reason == "caller hung up"
