@@ -366,7 +366,10 @@ class Pacer:
             due = core.pop_due(now)
             if due is not None:
                 reply_id, frame = due
-                self._send(frame)
+                try:
+                    self._send(frame)
+                except Exception:  # a broken transport must not kill pacing silently
+                    log.exception("pacer: send failed")
                 rep = core.reports[reply_id]
                 if rep.first_frame_at == now and self._on_first is not None:
                     self._on_first(reply_id, now)

@@ -215,6 +215,10 @@ class RtpReceiver:
             return []
         if pkt.payload_type != self.format.payload_type or not pkt.payload:
             stats.dropped_other_ssrc += 1
+            if pkt.payload and not stats.extra.get("unexpected_pt"):
+                log.warning("RTP payload type %d from Asterisk, expected %d (%s): dropped",
+                            pkt.payload_type, self.format.payload_type, self.format.name)
+            stats.extra["unexpected_pt"] = stats.extra.get("unexpected_pt", 0) + 1
             return []
         if self.ssrc is None:
             self.ssrc = pkt.ssrc
