@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from convener.config import load_config
-from convener.ops.logs import Redactor, call_context, secrets_of, set_call_context, setup_logging
+from convener.ops.logs import RedactingFilter, Redactor, call_context, secrets_of, set_call_context, setup_logging
 
 ARI_PASSWORD = "ari-Pa55w0rd!x"
 DEEPGRAM_KEY = "dg_4f3c2b1a0e9d8c7b6a5f"
@@ -145,7 +145,8 @@ def test_levels_and_verbosity(restore_root_logging):
     setup_logging(OpsSettings(log_level="WARNING"), stream=out, verbosity=2)
     logging.getLogger("x").debug("loud")
     assert "quiet" not in out.getvalue() and "loud" in out.getvalue()
-    assert len(logging.getLogger().handlers) == 1  # reconfiguring replaces, never stacks
+    ours = [h for h in logging.getLogger().handlers if any(isinstance(f, RedactingFilter) for f in h.filters)]
+    assert len(ours) == 1  # reconfiguring replaces, never stacks
 
 
 def test_redactor_keeps_ordinary_text():
@@ -155,3 +156,22 @@ def test_redactor_keeps_ordinary_text():
     assert r("pw hunter22 and hunter22") == "pw *** and ***"
     assert r("https://user:pw@host/x") == "https://user:***@host/x"
     assert r("short secrets are ignored") == "short secrets are ignored"
+
+
+def test_replaces_basic_config_handler_but_keeps_others(restore_root_logging):
+    from convener.ops.settings import OpsSettings
+
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # what convener.cli installs
+    keep = logging.FileHandler("/dev/null")
+    root.addHandler(keep)
+    out = io.StringIO()
+    setup_logging(OpsSettings(), secrets=["topsecret-1"], stream=out)
+    setup_logging(OpsSettings(), secrets=["topsecret-1"], stream=out)
+    assert keep in root.handlers
+    assert [type(h) for h in root.handlers].count(logging.StreamHandler) == 1
+    logging.getLogger("convener").info("pw topsecret-1")
+    assert out.getvalue().count("pw ***") == 1
+    keep.close()

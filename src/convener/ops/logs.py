@@ -212,7 +212,7 @@ def secrets_of(config: Any) -> list[str]:
 
 def setup_logging(settings: OpsSettings | None = None, secrets: Iterable[str] = (), verbosity: int = 0,
                   stream: IO[str] | None = None) -> Redactor:
-    """Replace the root logger's handlers by one redacting handler; returns its Redactor.
+    """Install one redacting handler on the root logger (replacing basicConfig's); returns its Redactor.
 
     ``verbosity`` (the CLI's ``-v`` count) lowers the level below ``settings.log_level``.
     Call it again to reconfigure (e.g. once the config is loaded and the secrets are known).
@@ -225,10 +225,13 @@ def setup_logging(settings: OpsSettings | None = None, secrets: Iterable[str] = 
     handler.setFormatter(JsonFormatter(redactor) if settings.log_format == "json" else TextFormatter(redactor))
     root = logging.getLogger()
     for h in list(root.handlers):
-        root.removeHandler(h)
-        if h in _installed:
-            _installed.remove(h)
-            h.close()
+        # Ours from an earlier call, and logging.basicConfig's plain console handler, are replaced;
+        # other handlers (files, test capture) are left alone.
+        if h in _installed or type(h) is logging.StreamHandler:
+            root.removeHandler(h)
+            if h in _installed:
+                _installed.remove(h)
+                h.close()
     root.addHandler(handler)
     _installed.append(handler)
     level = logging.getLevelName(settings.log_level.upper())
