@@ -70,3 +70,11 @@ def test_meanings_come_from_field_comments():
     assert "| `c` | list of string | `[]` | (undocumented) |" in text
     sample = "[inner]\n# Above the field, on two lines.\n# a = 1\n# beside the field\n# b = \"x\"\n# c = []"
     assert sample in sample_toml(Root)
+
+
+def test_every_metric_is_documented():
+    from convener.ops import metrics
+
+    doc = (REPO / "docs" / "operations.md").read_text()
+    for m in metrics.REGISTRY.all():
+        assert f"| `{m.name}` | {m.kind} |" in doc, f"{m.name} missing from docs/operations.md"

@@ -277,6 +277,10 @@ class Registry:
     def get(self, name: str) -> _Metric:
         return self._metrics[name]
 
+    def all(self) -> list[_Metric]:
+        with self._lock:
+            return list(self._metrics.values())
+
     def add_collector(self, fn: Collector) -> Callable[[], None]:
         """Call ``fn`` before every scrape; returns a function that removes it again."""
         with self._lock:
