@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from convener.ops import metrics
 from convener.ops.settings import OpsSettings
 from convener.ops.transcript_writer import TranscriptWriter
@@ -71,3 +73,29 @@ async def test_with_sqlite_and_retention(tmp_path):
     await store.close()
     assert got is not None and [t.text for t in got.turns] == ["hello", "Sunny."]
     assert got.end_reason == "caller hung up"
+
+
+async def test_store_down_at_start_calls_go_on_then_it_recovers(tmp_path, caplog):
+    pytest.importorskip("asyncpg")
+    settings = OpsSettings(transcripts_url="postgresql://convener@127.0.0.1:1/convener", node_id="n")
+    writer = await TranscriptWriter.open(settings)  # connection refused: no exception
+    assert writer.store is None
+    assert metrics.TRANSCRIPT_ERRORS_TOTAL.value() == 1
+    assert any("transcript store unavailable" in r.getMessage() for r in caplog.records)
+    writer.add_turn("c", "caller", "lost")
+    await asyncio.sleep(0.05)
+    assert metrics.TRANSCRIPT_ERRORS_TOTAL.value() == 2  # retried later, not on every write
+
+    sqlite = OpsSettings(state_dir=str(tmp_path), node_id="n")
+
+    async def reopen() -> TranscriptStore:
+        return await TranscriptStore.open(sqlite)
+
+    writer._reopen, writer._reopen_every_s = reopen, 0.0  # the database is back
+    writer.start_conversation("c", "1", "lobby", T0)
+    writer.add_turn("c", "caller", "kept", T0)
+    await writer.close()
+    store = await TranscriptStore.open(sqlite)
+    got = await store.get("c")
+    await store.close()
+    assert got is not None and [t.text for t in got.turns] == ["kept"]

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from convener.ops import metrics
+from convener.ops.settings import OpsSettings
 from convener.ops.transcripts import TranscriptStore, When
 from convener.timings import TurnTimings
 
@@ -26,16 +28,56 @@ log = logging.getLogger(__name__)
 
 Write = Callable[[], Awaitable[None]]
 PURGE_EVERY_S = 24 * 3600
+REOPEN_EVERY_S = 30.0
 
 
 class TranscriptWriter:
-    def __init__(self, store: TranscriptStore, max_queue: int = 10000, retention_days: int = 0) -> None:
+    def __init__(self, store: TranscriptStore | None, max_queue: int = 10000, retention_days: int = 0,
+                 reopen: Callable[[], Awaitable[TranscriptStore]] | None = None,
+                 reopen_every_s: float = REOPEN_EVERY_S) -> None:
         self.store = store
         self.retention_days = retention_days
+        self._reopen = reopen
+        self._reopen_every_s = reopen_every_s
+        self._last_open_attempt = time.monotonic()
         self._queue: asyncio.Queue[Write | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
         self._failing = False
+
+    @classmethod
+    async def open(cls, settings: OpsSettings, max_queue: int = 10000) -> TranscriptWriter:
+        """Open the configured store and start writing. If the store cannot be opened (database
+        down at boot), calls go on: writes are counted as failed and the store is retried every
+        ``REOPEN_EVERY_S`` seconds while writes arrive."""
+
+        async def reopen() -> TranscriptStore:
+            return await TranscriptStore.open(settings)
+
+        store: TranscriptStore | None = None
+        try:
+            store = await reopen()
+        except Exception as e:
+            metrics.TRANSCRIPT_ERRORS_TOTAL.inc()
+            log.error("transcript store unavailable (%s: %s): calls go on without transcripts until it "
+                      "can be opened", type(e).__name__, e)
+        writer = cls(store, max_queue, settings.transcripts_retention_days, reopen)
+        writer._failing = store is None
+        return writer.start()
+
+    async def _ensure_store(self) -> bool:
+        if self.store is not None:
+            return True
+        if self._reopen is None or time.monotonic() - self._last_open_attempt < self._reopen_every_s:
+            return False
+        self._last_open_attempt = time.monotonic()
+        try:
+            self.store = await self._reopen()
+            log.info("transcript store opened")
+            return True
+        except Exception as e:
+            log.debug("transcript store still unavailable: %s", e)
+            return False
 
     def start(self) -> TranscriptWriter:
         if self._task is None:
@@ -51,6 +93,7 @@ class TranscriptWriter:
             await asyncio.sleep(PURGE_EVERY_S)
 
     async def _purge(self, before: datetime) -> None:
+        assert self.store is not None
         n = await self.store.purge(before)
         if n:
             log.info("transcripts: purged %d conversation(s) older than %d day(s)", n, self.retention_days)
@@ -68,6 +111,9 @@ class TranscriptWriter:
             write = await self._queue.get()
             if write is None:
                 return
+            if not await self._ensure_store():
+                metrics.TRANSCRIPT_ERRORS_TOTAL.inc()
+                continue
             try:
                 await write()
                 if self._failing:
@@ -83,14 +129,18 @@ class TranscriptWriter:
     # -- the API of the call path (same arguments as TranscriptStore) ---------------------------
 
     def start_conversation(self, conversation_id: str, call_id: str, room: str, started_at: When = None) -> None:
-        self._put(lambda: self.store.start_conversation(conversation_id, call_id, room, started_at))
+        self._put(lambda: self._store().start_conversation(conversation_id, call_id, room, started_at))
 
     def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
                  floor_holder: str | None = None, timings: TurnTimings | dict[str, Any] | None = None) -> None:
-        self._put(lambda: self.store.add_turn(conversation_id, speaker, text, at, floor_holder, timings))
+        self._put(lambda: self._store().add_turn(conversation_id, speaker, text, at, floor_holder, timings))
 
     def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
-        self._put(lambda: self.store.end_conversation(conversation_id, ended_at, reason))
+        self._put(lambda: self._store().end_conversation(conversation_id, ended_at, reason))
+
+    def _store(self) -> TranscriptStore:
+        assert self.store is not None  # _run calls writes only once the store is open
+        return self.store
 
     @property
     def pending(self) -> int:
@@ -109,4 +159,5 @@ class TranscriptWriter:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-        await self.store.close()
+        if self.store is not None:
+            await self.store.close()

@@ -16,7 +16,6 @@ UNIT_TEMPLATE = """\
 # Installed by `convener install`; secrets go to {config_dir}/convener.env (mode 0600).
 [Unit]
 Description=convener (Asterisk ARI front door for Open Floor conversations)
-Documentation=man:systemd.exec(5)
 # Asterisk is the reason to exist: stop/restart with it; also start when it starts (WantedBy below).
 Requires=asterisk.service
 After=asterisk.service network-online.target
