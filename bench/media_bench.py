@@ -19,6 +19,20 @@ early window), CPU of our process (% of one core), inbound frames per call per s
 and, as a reference for host noise, the p99/max lateness of a bare 20 ms asyncio timer measured
 just before the round plus the load average. The capacity is the largest N whose max
 lateness stays <= 5 ms (and the largest with p99 <= 5 ms).
+
+Measured 2026-11-26 on the shared 2-vCPU dev VM while other engineers' test runs kept its load
+average at 3-4 (so our loop was regularly descheduled; a bare asyncio timer alone showed p99
+2-30 ms / max 2-50 ms lateness between runs):
+
+- micro, energy VAD: inbound 23-58 µs/frame, outbound 13-42 µs/frame → 0.2-0.5 % of one core
+  per call (the spread is the host load); with convener.speech.vad.SileroVad inbound is
+  ~230-320 µs/frame → ~1.4-1.7 % of one core per call: the VAD dominates the per-call cost.
+- macro (ulaw, energy VAD): N=1 p99 1.7 ms / max 3.1 ms; N=25 p99 4.4 / max 10.2 ms (CPU 22 %);
+  N=50 p99 9.6 / max 34 ms (CPU 39 %); N=100 p50 10 ms, p99 63 ms: the loop falls behind
+  (CPU 52 % of one core = what the loaded VM gave us). The event-loop cost per call is
+  ~0.5-0.8 % of a core (≈3× the pure per-frame work: datagram callbacks, task wake-ups, timers).
+- Capacity on this loaded VM: ~25 calls with p99 <= 5 ms; max <= 5 ms held only for 1 call
+  (host noise alone exceeds 5 ms). Re-measure on a quiet machine before sizing production.
 """
 
 from __future__ import annotations
