@@ -33,6 +33,8 @@ class FallbackSession:
         self._turn: list[bytes] = []  # audio since the last end_of_turn() call
         self._pending: list[bytes] | None = None  # audio of a turn awaiting its EndOfTurn
         self._switch_lock = asyncio.Lock()
+        self._switch_task: asyncio.Task[None] | None = None
+        self._turn_bytes = 0
 
     async def start(self) -> None:
         try:
@@ -54,7 +56,7 @@ class FallbackSession:
                 self._queue.put(ev)
         except AsrError as e:
             if session is self.active and not self.switched:
-                asyncio.create_task(self._use_fallback(str(e)))  # noqa: RUF006 - tracked via active
+                self._switch_task = asyncio.create_task(self._use_fallback(str(e)))
                 return
             self._queue.fail(e)
             return
@@ -87,8 +89,9 @@ class FallbackSession:
 
     async def feed(self, pcm: bytes) -> None:
         self._turn.append(pcm)
-        while sum(map(len, self._turn)) > MAX_TURN_BYTES:
-            self._turn.pop(0)
+        self._turn_bytes += len(pcm)
+        while self._turn_bytes > MAX_TURN_BYTES:
+            self._turn_bytes -= len(self._turn.pop(0))
         if self._switch_lock.locked():
             return  # the switch replays self._turn
         session = self.active
@@ -100,7 +103,7 @@ class FallbackSession:
             await self._use_fallback(str(e))
 
     async def end_of_turn(self) -> None:
-        self._pending, self._turn = self._turn, []
+        self._pending, self._turn, self._turn_bytes = self._turn, [], 0
         if self._switch_lock.locked():
             async with self._switch_lock:
                 pass
@@ -116,6 +119,9 @@ class FallbackSession:
         return self._queue.iterate()
 
     async def close(self) -> None:
+        if self._switch_task is not None and not self._switch_task.done():
+            with contextlib.suppress(Exception):
+                await self._switch_task
         if self.active is not None:
             with contextlib.suppress(Exception):
                 await self.active.close()

@@ -42,9 +42,6 @@ class WhisperSettings:
     language: str = "en"
     initial_prompt: str = ""  # optional domain hint, e.g. "Flights, hotels, Denver."
     no_speech_threshold: float = 0.6
-    # Encoder window in seconds: 0 = fitted to the utterance (length + 1 s, min 5 s), which cuts
-    # decode time for short turns; 30 = Whisper's standard window.
-    window_s: int = 0
     verify_sha256: bool = True  # check the bundled model file against the recorded hash
 
     def validate(self) -> None:
@@ -52,8 +49,6 @@ class WhisperSettings:
             raise ConfigError("whisper.beam_size: must be >= 1")
         if self.cpu_threads < 0:
             raise ConfigError("whisper.cpu_threads: must be >= 0")
-        if not 0 <= self.window_s <= 30:
-            raise ConfigError("whisper.window_s: must be between 0 (fitted) and 30")
 
 
 @dataclass

@@ -7,10 +7,7 @@ only from the local cache (``local_files_only``), nothing is downloaded at run t
 
 Latency settings: greedy decoding (beam 1), no timestamps, no internal VAD (we have ours),
 no conditioning on previous text, a single temperature (no fallback re-decodes), int8, CPU
-threads = cores, and an encoder window fitted to the utterance (its length + 1 s, at least 5 s)
-instead of Whisper's fixed 30 s: the encoder cost scales with the window, so short turns decode
-faster with the same text (bench/speech_bench.py compares both). Telephone audio (8 kHz) is
-resampled to 16 kHz with soxr before decoding.
+threads = cores. Telephone audio (8 kHz) is resampled to 16 kHz with soxr before decoding.
 """
 
 from __future__ import annotations
@@ -52,8 +49,6 @@ MAX_TURN_SECONDS = 60.0
 _models: dict[tuple[str, str, int], Any] = {}
 _models_lock = threading.Lock()
 _warmed: set[int] = set()
-_decode_lock = threading.Lock()
-MIN_WINDOW_S = 5
 
 
 def bundled_model_dir() -> Path:
@@ -118,15 +113,8 @@ def load_model(settings: WhisperSettings) -> Any:
 
 def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings) -> FinalTranscript:
     """Blocking decode of one utterance (float32, 16 kHz). Runs in the worker pool."""
-    window = settings.window_s or min(30, max(MIN_WINDOW_S, math.ceil(len(audio16k) / WHISPER_RATE + 1)))
-    with _decode_lock:  # the feature extractor keeps the window size in shared state
-        return _decode_locked(model, audio16k, settings, window)
-
-
-def _decode_locked(model: Any, audio16k: np.ndarray, settings: WhisperSettings, window: int) -> FinalTranscript:
     segments, _info = model.transcribe(
         audio16k,
-        chunk_length=window,
         language=settings.language or None,
         beam_size=settings.beam_size,
         best_of=1,
