@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     doc.add_argument("--json", action="store_true")
     doc.set_defaults(func=_doctor)
 
+    demo = sub.add_parser("demo", help="sandbox Asterisk + example agents + convener + a spoken test call")
+    demo.add_argument("--config", help="TOML configuration file (ARI settings are the sandbox's)")
+    demo.add_argument("--say", action="append", metavar="TEXT", help="replace the scripted caller turns")
+    demo.add_argument("--keep", action="store_true", help="leave the sandbox Asterisk running")
+    demo.set_defaults(func=_demo)
+
     call = sub.add_parser("call", help="place a test call into the dialplan (no phone needed)")
     call.add_argument("--config", help="TOML configuration file")
     call.add_argument("--room", help="join this room (dials room-NAME)")
@@ -81,6 +87,20 @@ async def serve(cfg) -> int:
         log.error("another client took application %r: exiting (3)", cfg.ari.app)
         return 3
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from convener.app.demo import SCRIPT, run_demo
+    from convener.sandbox.build import SandboxError
+
+    cfg = _load(args)
+    if cfg is None:
+        return 2
+    try:
+        return asyncio.run(run_demo(cfg, tuple(args.say) if args.say else SCRIPT, keep=args.keep))
+    except SandboxError as e:
+        print(f"convener demo: {e}", file=sys.stderr)
+        return 1
 
 
 def _doctor(args: argparse.Namespace) -> int:

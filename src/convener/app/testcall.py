@@ -3,8 +3,8 @@
 The mission's ``channel originate Local/100@from-internal ...`` done over ARI: the Local
 channel's ``;2`` leg runs the dialplan (and so enters ``Stasis(convener)``), the ``;1`` leg enters
 the caller-side Stasis application owned here, which can play audio into the call, record what
-the caller hears, send DTMF and hang up. The caller application subscribes to all events, so it
-also sees the ``;2`` leg enter convener's conference bridge.
+the caller hears, send DTMF and hang up. The caller application subscribes to the ``;2`` leg's
+events, so it sees that leg's dialplan steps and its entry into convener's conference bridge.
 """
 
 from __future__ import annotations
@@ -71,7 +71,21 @@ class CallerLeg:
         return self.answered_at - self.placed_at
 
     async def wait_in_bridge(self, timeout: float = 10.0) -> str:
-        await asyncio.wait_for(self._bridged.wait(), timeout)
+        """The bridge convener put the caller's leg in. Bridge events are not delivered for a
+        channel subscription, so the bridges are polled (every 20 ms) as well."""
+        deadline = time.monotonic() + timeout
+        while not self._bridged.is_set():
+            for b in await self.caller.ari.bridges():
+                if self.remote_id in b.channels:
+                    self.bridge_id = b.id
+                    self.in_bridge_at = self.in_bridge_at or time.monotonic()
+                    self._bridged.set()
+                    break
+            else:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.remote_id} not in a bridge after {timeout}s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._bridged.wait(), 0.02)
         assert self.bridge_id is not None
         return self.bridge_id
 
@@ -261,8 +275,7 @@ class TestCaller:
         self.app = app
         self.legs: dict[str, CallerLeg] = {}
         events_url = url.rstrip("/").replace("http", "ws", 1) + "/events"
-        self.stream = EventStream(events_url, app, user, password, on_event=self._on_event,
-                                  subscribe_all=True)
+        self.stream = EventStream(events_url, app, user, password, on_event=self._on_event)
         self._task: asyncio.Task[object] | None = None
 
     def _on_event(self, event: ev.Event) -> None:
@@ -278,6 +291,13 @@ class TestCaller:
         for leg in list(self.legs.values()):
             if not leg.ended:
                 await leg.hangup()
+        # Close the event stream only once the calls' events have stopped flowing: Asterisk
+        # 22.10's ARI websocket code was seen to deadlock when a client closed its socket in
+        # the middle of a burst of events (no later connection for any app got through).
+        for leg in list(self.legs.values()):
+            with contextlib.suppress(TimeoutError):
+                await leg.wait_ended(5.0)
+        await asyncio.sleep(0.2)
         await self.stream.stop()
         if self._task:
             with contextlib.suppress(Exception):
@@ -294,4 +314,7 @@ class TestCaller:
         await self.ari.originate(f"Local/{exten}@{context}", app=self.app,
                                  channel_id=leg.local_id, other_channel_id=leg.remote_id,
                                  caller_id=caller_id)
+        # Watch the leg convener gets (its dialplan steps, the bridge it enters). The dialplan's
+        # Answer() waits 500 ms for media on a Local channel, so this comes before Stasis().
+        await self.ari.subscribe(self.app, f"channel:{leg.remote_id}")
         return leg
