@@ -342,3 +342,22 @@ async def test_frames_iterator_ends_on_close(settings, allocator) -> None:
     await asyncio.sleep(0.01)
     await t.close()
     assert await asyncio.wait_for(task, 1.0) == 0
+
+
+def test_ssrc_switch_only_after_the_old_stream_went_silent(settings) -> None:
+    from convener.media.rtp_transport import RtpReceiver
+    from convener.media.transport import TransportStats
+
+    stats = TransportStats()
+    rx = RtpReceiver(leg_format("ulaw", "rtp"), settings, stats)
+    addr = ("127.0.0.1", 7000)
+    rx.set_remote(*addr, 0.0)
+    assert len(rx.feed(ulaw_packet(1, ssrc=1), addr, 0.00)) == 1
+    assert rx.feed(ulaw_packet(500, ssrc=2), addr, 0.01) == []  # concurrent: ignored
+    assert len(rx.feed(ulaw_packet(2, ssrc=1), addr, 0.02)) == 1
+    assert rx.feed(ulaw_packet(501, ssrc=2), addr, 0.40) == []  # old silent only 380 ms
+    frames = rx.feed(ulaw_packet(502, ssrc=2), addr, 0.60)  # silent 580 ms: new source
+    assert len(frames) == 1 and rx.ssrc == 2 and stats.extra["ssrc_changes"] == 1
+    assert frames[0].pcm == ulaw_to_pcm16(bytes([502 & 0xFF]) * 160)
+    assert rx.feed(ulaw_packet(3, ssrc=1), addr, 0.62) == []  # the old one is now foreign
+    assert stats.dropped_other_ssrc == 3

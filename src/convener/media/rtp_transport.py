@@ -13,7 +13,9 @@ So: ``start()`` binds a port from ``[rtp_port_min, rtp_port_max]`` (``local_port
 then packets are held (a few, replayed when the remote is known) or dropped; afterwards only
 packets from exactly that address and port are accepted, and only the first SSRC seen with the
 expected payload type. Everything else (garbage, other ports, a second SSRC, RTCP, a flood above
-``inbound_max_pps``) is dropped and counted, never raised. Inbound packets go through a small
+``inbound_max_pps``) is dropped and counted, never raised. A new SSRC from Asterisk's address
+is adopted only after the current one was silent ``rtp_ssrc_switch_ms`` (Asterisk changes SSRC
+when the bridged source changes). Inbound packets go through a small
 reorder buffer (``convener.media.jitter``) and are decoded to PCM16 ``AudioFrame``s.
 
 Outbound, ``send(pcm)`` encodes one 20 ms PCM16 frame, wraps it in RTP with our own random
@@ -150,6 +152,8 @@ class RtpReceiver:
         self.remote: Addr | None = None
         self._match_any_host = False
         self.ssrc: int | None = None
+        self._ssrc_seen = float("-inf")
+        self._ssrc_switch_s = settings.rtp_ssrc_switch_ms / 1000.0
         self._bucket = TokenBucket(settings.inbound_max_pps, settings.inbound_burst_packets)
         self._jitter: JitterBuffer[bytes] = JitterBuffer(
             settings.jitter_depth_packets, settings.jitter_max_wait_ms / 1000.0
@@ -223,8 +227,16 @@ class RtpReceiver:
         if self.ssrc is None:
             self.ssrc = pkt.ssrc
         elif pkt.ssrc != self.ssrc:
-            stats.dropped_other_ssrc += 1
-            return []
+            if now - self._ssrc_seen < self._ssrc_switch_s:
+                stats.dropped_other_ssrc += 1
+                return []
+            # The old stream has been silent long enough: Asterisk changed its source.
+            log.info("RTP SSRC changed %08x -> %08x", self.ssrc, pkt.ssrc)
+            self.ssrc = pkt.ssrc
+            self._jitter.reset()
+            self._anchor = None
+            stats.extra["ssrc_changes"] = stats.extra.get("ssrc_changes", 0) + 1
+        self._ssrc_seen = now
         jstats = self._jitter.stats
         before = (jstats.lost, jstats.late, jstats.duplicate, jstats.reordered)
         ready = self._jitter.push(pkt.sequence, pkt.payload, now)

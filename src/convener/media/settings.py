@@ -37,6 +37,10 @@ class MediaSettings:
     # inbound_burst_packets absorbs bursts. Excess is dropped before parsing and counted.
     inbound_max_pps: int = 150
     inbound_burst_packets: int = 50
+    # Only the first SSRC is accepted; another SSRC (from Asterisk's own address) takes over
+    # only after the current one was silent this long (Asterisk picks a new SSRC when the
+    # bridged source changes, e.g. on re-bridging; a second concurrent stream stays ignored).
+    rtp_ssrc_switch_ms: int = 500
     # Decoded frames waiting for the consumer; the oldest is dropped (and counted) beyond this.
     inbound_queue_frames: int = 100
     # Packets that arrive before Asterisk's address is known are held (up to this many) and
@@ -78,6 +82,8 @@ class MediaSettings:
                      "ws_send_queue_frames"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")
+        if not 40 <= self.rtp_ssrc_switch_ms <= 60000:
+            raise ConfigError("rtp_ssrc_switch_ms: must be between 40 and 60000")
         if self.pre_remote_hold_packets < 0:
             raise ConfigError("pre_remote_hold_packets: must be >= 0")
         if not 0 <= self.pacer_warmup_ms <= 1000:
