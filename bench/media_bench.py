@@ -31,6 +31,8 @@ average at 3-4 (so our loop was regularly descheduled; a bare asyncio timer alon
   N=50 p99 9.6 / max 34 ms (CPU 39 %); N=100 p50 10 ms, p99 63 ms: the loop falls behind
   (CPU 52 % of one core = what the loaded VM gave us). The event-loop cost per call is
   ~0.5-0.8 % of a core (≈3× the pure per-frame work: datagram callbacks, task wake-ups, timers).
+- macro (slin16, energy VAD): N=1 p99 2.1 / max 3.6 ms; N=25 p99 3.7 / max 5.5 ms (0.08 % of
+  frames > 5 ms, CPU 23 %); N=50 p99 6.8 / max 59 ms; N=100 p99 39 ms (CPU 47 %).
 - Capacity on this loaded VM: ~25 calls with p99 <= 5 ms; max <= 5 ms held only for 1 call
   (host noise alone exceeds 5 ms). Re-measure on a quiet machine before sizing production.
 """
