@@ -3,7 +3,7 @@
 Direction names are from convener's side: *inbound* is the caller's audio coming from
 Asterisk, *outbound* is our reply audio going to Asterisk.
 
-- ``await start()`` binds/connects; ``frames()`` yields inbound ``AudioFrame``s (PCM16 LE at
+- ``await start()`` binds/connects; ``frames()`` (one consumer per leg) yields inbound ``AudioFrame``s (PCM16 LE at
   ``sample_rate``, ``timestamp`` = ``time.monotonic()`` of the frame's first sample);
 - ``send(pcm)`` takes one outbound frame of PCM16 LE at ``sample_rate`` (``format.pcm_frame_bytes``
   long, 20 ms) and never blocks: it encodes and hands it to the OS/the websocket writer;
