@@ -203,3 +203,19 @@ def test_ari_config_problems_are_named(http, ari, user, url, failing):
     bad = [c.name for c in checks if not c.ok]
     assert bad == [failing], checks
     assert all(c.fix for c in checks if not c.ok)
+
+
+def test_install_reports_on_the_asterisk_configuration(tmp_path):
+    opts = install.InstallOptions(asterisk_dir=str(tmp_path))
+    assert "not found" in install.asterisk_report(opts)[0]
+    for name in ("extensions.conf", "http.conf", "ari.conf"):
+        shutil.copy(AST / name, tmp_path / name)
+    report = install.asterisk_report(opts)
+    assert report and all(line.startswith("[ok]") for line in report), report
+    (tmp_path / "extensions.conf").write_text("[from-internal]\nexten => 100,1,Stasis(convener)\n same => n,Hangup()\n")
+    report = install.asterisk_report(opts)
+    assert any(line.startswith("[ERROR] dialplan 100@from-internal") for line in report)
+    assert any("fix:" in line and "STASISSTATUS" in line for line in report)
+    out = io.StringIO()
+    assert install.run(opts, dry_run=True, out=out, has_systemd=False) == 0
+    assert "Asterisk configuration:" in out.getvalue() and "would not be enabled" in out.getvalue()

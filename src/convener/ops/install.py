@@ -62,6 +62,7 @@ class InstallOptions:
     unit_dir: str = UNIT_DIR
     user: str = SERVICE_USER
     python: str = sys.executable
+    asterisk_dir: str = "/etc/asterisk"
 
 
 def sample_config() -> str:
@@ -172,6 +173,29 @@ def manual_steps(opts: InstallOptions) -> list[str]:
     ]
 
 
+def asterisk_report(opts: InstallOptions, app: str = "convener") -> list[str]:
+    """What deploy_checks say about the Asterisk configuration on this machine (read only)."""
+    from convener.ops.deploy_checks import check_ari, check_dialplan
+
+    etc = Path(opts.asterisk_dir)
+    files = {name: etc / name for name in ("extensions.conf", "http.conf", "ari.conf")}
+    missing = [str(p) for p in files.values() if not p.exists()]
+    if missing:
+        return [f"Asterisk configuration not found ({', '.join(missing)}): see deploy/asterisk/ for samples"]
+    try:
+        checks = check_dialplan(files["extensions.conf"].read_text(errors="replace"), app)
+        checks += check_ari(files["http.conf"].read_text(errors="replace"),
+                            files["ari.conf"].read_text(errors="replace"), user=app)
+    except OSError as e:
+        return [f"cannot read the Asterisk configuration: {e}"]
+    lines = []
+    for c in checks:
+        lines.append(f"[{'ok' if c.ok else c.level.upper()}] {c.name}: {c.detail}")
+        if not c.ok and c.fix:
+            lines.append(f"    fix: {c.fix}")
+    return lines
+
+
 def run(opts: InstallOptions, dry_run: bool, out: TextIO | None = None,
         has_systemd: bool | None = None) -> int:
     out = out or sys.stdout
@@ -193,9 +217,12 @@ def run(opts: InstallOptions, dry_run: bool, out: TextIO | None = None,
                 return 1
         elif step.action:
             print(f"    {step.action()}", file=out)
+    print("Asterisk configuration:", file=out)
+    for line in asterisk_report(opts):
+        print(f"  {line}", file=out)
     if not has_systemd:
-        print("systemd is not running on this machine, so convener was not enabled or started. "
-              "Remaining steps:", file=out)
+        print("systemd is not running on this machine, so convener "
+              + ("would not be" if dry_run else "was not") + " enabled or started. Remaining steps:", file=out)
         for line in manual_steps(opts):
             print(f"  - {line}", file=out)
     return 0
