@@ -1,0 +1,67 @@
+"""End to end through the real sandbox Asterisk, on the offline speech defaults: a caller
+speaks, convener recognises, the floor routes to the right agent, and the caller hears the
+agent's answer (recorded at the caller side and recognised back)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from convener.app.callcheck import VoiceCaller, spoken_call
+from convener.app.stack import Stack
+
+
+@pytest.fixture
+async def stack(config, sandbox) -> AsyncIterator[Stack]:
+    async with Stack(config) as s:
+        yield s
+    assert s.app is not None and s.app.errors == 0
+
+
+@pytest.fixture(scope="module")
+def voice_caller():
+    from convener.config import load_config
+
+    return VoiceCaller(load_config(None, env={}))
+
+
+def _words(text: str) -> str:
+    return text.lower().replace(".", " ").replace(",", " ").replace("?", " ")
+
+
+async def test_four_turn_flight_booking(stack: Stack, config, voice_caller, ari):
+    report = await spoken_call(config, ["Book a flight to Denver", "From Boston", "Next Friday",
+                                        "Yes, please book it"], voice=voice_caller)
+    heard = [_words(t.heard) for t in report.turns]
+    assert report.ok, report
+    assert "greet" in _words(report.greeting) or "flight" in _words(report.greeting), report.greeting
+    assert "denver" in heard[0] and ("from" in heard[0] or "where" in heard[0]), heard[0]
+    assert "date" in heard[1] or "when" in heard[1], heard[1]
+    assert "book" in heard[2] or "shall" in heard[2], heard[2]
+    assert "confirmation" in heard[3] or "booked" in heard[3], heard[3]
+    # convener recorded every stage of every turn
+    assert stack.app is not None
+    assert len(stack.app.turns) >= 4
+    for timings, _text in stack.app.turns:
+        for stage in ("speech_end", "end_of_turn", "asr_final", "first_audio_out"):
+            assert stage in timings.marks, (stage, timings.marks)
+
+
+async def test_hotel_and_weather_reach_their_agents(stack: Stack, config, voice_caller):
+    report = await spoken_call(config, ["I need a hotel in Chicago", "Let me talk to the weather agent",
+                                        "What is the weather in Seattle"], voice=voice_caller)
+    heard = [_words(t.heard) for t in report.turns]
+    assert report.ok, report
+    assert "hotel" in heard[0] or "chicago" in heard[0], heard[0]
+    assert "weather" in heard[1], heard[1]
+    assert "seattle" in heard[2] and ("degrees" in heard[2] or "rain" in heard[2] or "sunny" in heard[2]
+                                      or "cloud" in heard[2]), heard[2]
+
+
+async def test_nothing_fits_the_caller_is_told(stack: Stack, config, voice_caller):
+    report = await spoken_call(config, ["Please order me a pizza with mushrooms"], voice=voice_caller)
+    assert report.ok, report
+    heard = _words(report.turns[0].heard)
+    assert heard.strip(), "silence instead of an answer"
+    assert "sorry" in heard or "can't" in heard or "cannot" in heard or "help" in heard, heard
