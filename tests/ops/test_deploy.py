@@ -140,7 +140,7 @@ def test_sample_config_loads_and_matches_the_packaged_copy():
         for key in section.keys:
             name = key.path.rsplit(".", 1)[1]
             m = re.search(rf"^#? ?{name}(?: = (.+)|: default .+)$", body, re.M)
-            assert m, f"{key.path} missing from the sample"
+            assert m, f"{key.path} missing from the sample (run .venv/bin/python deploy/gen_config_reference.py)"
             if m.group(1) and m.group(1) != "(required)":
                 tomllib.loads(f"{name} = {m.group(1)}")
 

@@ -12,6 +12,7 @@ from convener.config import Config
 from convener.ops.reference import all_key_paths, markdown, sample_toml, sections
 
 REPO = Path(__file__).resolve().parents[2]
+REGEN = " (regenerate: .venv/bin/python deploy/gen_config_reference.py)"
 
 
 @dataclass
@@ -50,15 +51,15 @@ def test_every_key_of_every_section_is_in_the_reference():
     for path in expected:
         section, key = path.rsplit(".", 1)
         block = doc.split(f"## [{section}]\n", 1)
-        assert len(block) == 2, f"section [{section}] missing from docs/configuration.md"
-        assert f"| `{key}` |" in block[1].split("\n## ", 1)[0], f"{path} missing from docs/configuration.md"
+        assert len(block) == 2, f"section [{section}] missing from docs/configuration.md" + REGEN
+        assert f"| `{key}` |" in block[1].split("\n## ", 1)[0], f"{path} missing from docs/configuration.md" + REGEN
     assert "## [ofp.agents.<name>]" in doc and "| `url` | string | (required) |" in doc
 
 
 def test_generated_files_are_up_to_date():
     r = subprocess.run([sys.executable, str(REPO / "deploy" / "gen_config_reference.py"), "--check"],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr + "\nregenerate: .venv/bin/python deploy/gen_config_reference.py"
+    assert r.returncode == 0, r.stderr + REGEN
 
 
 def test_meanings_come_from_field_comments():
