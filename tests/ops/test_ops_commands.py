@@ -77,3 +77,14 @@ def test_purge_command(state, tmp_path, capsys):
     assert "purged 2 conversation(s)" in capsys.readouterr().out
     assert main(["transcripts", "--config", state]) == 0
     assert "no conversations stored" in capsys.readouterr().out
+
+
+def test_listing_never_creates_a_store(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CONVENER_CONFIG", raising=False)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[ops]\nstate_dir = "{tmp_path / "state"}"\n')
+    assert main(["transcripts", "--config", str(cfg)]) == 0
+    assert "no conversations stored" in capsys.readouterr().out
+    assert main(["transcripts", "x", "--config", str(cfg)]) == 1
+    assert main(["transcripts", "--purge", "--older-than", "1", "--config", str(cfg)]) == 0
+    assert not (tmp_path / "state").exists()

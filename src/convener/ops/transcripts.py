@@ -94,6 +94,14 @@ def default_sqlite_path(settings: OpsSettings) -> Path:
     return settings.resolved_state_dir() / "transcripts.sqlite3"
 
 
+def sqlite_path(settings: OpsSettings) -> Path | None:
+    """The SQLite file the settings name, or None for another backend."""
+    url = settings.transcripts_url
+    if not url:
+        return default_sqlite_path(settings)
+    return Path(urlsplit(url).path) if urlsplit(url).scheme == "sqlite" else None
+
+
 class TranscriptStore:
     """The interface; ``open`` picks the backend from the settings."""
 
@@ -110,7 +118,8 @@ class TranscriptStore:
             from convener.ops.transcripts_pg import PostgresTranscriptStore
 
             return await PostgresTranscriptStore.connect(url, node)
-        path = Path(urlsplit(url).path) if url else default_sqlite_path(settings)
+        path = sqlite_path(settings)
+        assert path is not None
         return await SqliteTranscriptStore.connect(path, node)
 
     async def start_conversation(self, conversation_id: str, call_id: str, room: str,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from convener.ops.settings import OpsSettings
-from convener.ops.transcripts import Conversation, TranscriptStore
+from convener.ops.transcripts import Conversation, TranscriptStore, sqlite_path
 
 
 def _when(conv: Conversation) -> str:
@@ -43,6 +43,10 @@ async def show(settings: OpsSettings, conversation_id: str | None, limit: int, a
     if not settings.transcripts:
         print("transcripts are disabled (ops.transcripts = false)", file=out)
         return 1
+    path = sqlite_path(settings)
+    if path is not None and not path.exists():
+        print(f"no conversations stored (no transcript file {path})", file=out)
+        return 0 if not conversation_id else 1
     store = await TranscriptStore.open(settings)
     try:
         if conversation_id:
@@ -60,6 +64,10 @@ async def show(settings: OpsSettings, conversation_id: str | None, limit: int, a
 
 
 async def purge(settings: OpsSettings, days: float, out: TextIO) -> int:
+    path = sqlite_path(settings)
+    if path is not None and not path.exists():
+        print(f"nothing to purge (no transcript file {path})", file=out)
+        return 0
     store = await TranscriptStore.open(settings)
     try:
         n = await store.purge(datetime.now(UTC) - timedelta(days=days))
