@@ -61,7 +61,7 @@ class PostgresTranscriptStore(TranscriptStore):
             raise ConfigError("ops.transcripts_url names PostgreSQL but the Python package asyncpg is not "
                               "installed: pip install asyncpg") from None
         pool = await asyncpg.create_pool(url.replace("postgres://", "postgresql://", 1),
-                                         min_size=min_size, max_size=max_size, command_timeout=10)
+                                         min_size=min_size, max_size=max_size, command_timeout=10, timeout=5)
         async with pool.acquire() as conn:
             # Several nodes may start at once: serialise the schema creation.
             async with conn.transaction():
