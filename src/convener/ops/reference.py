@@ -14,6 +14,7 @@ import io
 import re
 import textwrap
 import tokenize
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
@@ -87,7 +88,7 @@ def _type_name(tp: Any) -> str:
         if get_args(tp) and dataclasses.is_dataclass(get_args(tp)[1]):
             return "tables, one per name"
         return f"table of {_type_name(get_args(tp)[1])}"
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
     if dataclasses.is_dataclass(tp):
         return "table"
