@@ -55,6 +55,19 @@ def read_wav_8k(path: Path) -> bytes:
         return resample_pcm16(pcm, w.getframerate(), RATE)
 
 
+def trim_silence(pcm: bytes, threshold: int = 300, window: int = 80) -> bytes:
+    """Cut leading and trailing 10 ms windows whose peak is below ``threshold``."""
+    x = np.frombuffer(pcm, dtype="<i2")
+    n = len(x) // window
+    if n == 0:
+        return pcm
+    peaks = np.abs(x[: n * window].astype(np.int32)).reshape(n, window).max(axis=1)
+    idx = np.nonzero(peaks >= threshold)[0]
+    if len(idx) == 0:
+        return b""
+    return x[idx[0] * window:(idx[-1] + 1) * window].tobytes()
+
+
 class VoiceCaller:
     """Speech for the test caller: TTS to speak, ASR to understand what it hears."""
 
@@ -68,10 +81,12 @@ class VoiceCaller:
         await asyncio.gather(self.tts.warm(), self.asr.warm())
 
     async def speak(self, text: str) -> bytes:
+        """``text`` as 8 kHz speech, leading and trailing silence trimmed, so that "end of the
+        caller's speech" is the end of the voice and not of a silent tail."""
         parts = []
         async for chunk in self.tts.synthesize(text):
             parts.append(resample_pcm16(chunk.pcm, chunk.sample_rate, RATE))
-        return b"".join(parts)
+        return trim_silence(b"".join(parts))
 
     async def hear(self, pcm: bytes) -> str:
         if not pcm:

@@ -150,6 +150,7 @@ class CallerVoice:
         self._turn_tasks: set[asyncio.Task[None]] = set()
         self._asr_session: Any = None
         self._turn_no = 0
+        self._voiced_s = 0.0  # continuous confident speech, for barge-in
 
     async def start(self, call: Call) -> None:
         room = self.app.rooms.rooms[call.room]
@@ -192,16 +193,24 @@ class CallerVoice:
                 return
             if self._asr_session is not None:
                 await self._asr_session.feed(frame.pcm)
-            for event in self.detector.process(frame):
+            events = self.detector.process(frame)
+            v = self.app.config.voice
+            if self.detector.last_probability >= v.barge_in_threshold:
+                self._voiced_s += frame.duration
+                if self._voiced_s * 1000 >= v.barge_in_ms and self._voiced_s - frame.duration < v.barge_in_ms / 1000:
+                    self._barge_in(call, frame.timestamp + frame.duration - self._voiced_s)
+            else:
+                self._voiced_s = 0.0
+            for event in events:
                 if isinstance(event, SpeechStarted):
-                    self._speech_started(call, event)
+                    self._barge_in(call, event.at)
                 elif isinstance(event, TurnEnded):
                     self._turn_no += 1
                     t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}"))
                     self._turn_tasks.add(t)
                     t.add_done_callback(self._turn_tasks.discard)
 
-    def _speech_started(self, call: Call, event: SpeechStarted) -> None:
+    def _barge_in(self, call: Call, onset: float) -> None:
         conv = self.conversation
         if conv is None or not self.app.config.voice.barge_in or not conv.speaker.speaking:
             return
@@ -210,7 +219,7 @@ class CallerVoice:
         played = ", ".join(f"{u.label or 'convener'} {u.report.played_ms:.0f} ms"
                            for u in cut if u.report is not None)
         log.info("call %s: barge-in %.0f ms after speech onset (%s)", call.id,
-                 (time.monotonic() - event.at) * 1000, played or "nothing played yet")
+                 (time.monotonic() - onset) * 1000, played or "nothing played yet")
 
     async def _turn(self, call: Call, ended: TurnEnded, turn_id: str) -> None:
         assert self.conversation is not None

@@ -188,6 +188,7 @@ class CallerMedia:
         self._reports: dict[str, PlaybackReport] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        self.said_at: float | None = None  # first frame of the last say() (monotonic)
 
     def start(self) -> None:
         self.pacer.start()
@@ -213,6 +214,7 @@ class CallerMedia:
         await asyncio.wait_for(done.wait(), len(pcm) / 2 / sample_rate + 10)
         rep = self._reports[rid]
         assert rep.first_frame_at is not None
+        self.said_at = rep.first_frame_at
         return rep.first_frame_at + rep.played_samples / rep.sample_rate
 
     def first_voice_after(self, t: float) -> float | None:

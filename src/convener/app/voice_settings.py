@@ -16,11 +16,19 @@ class VoiceSettings:
     # When no reply has started this long after the caller stopped speaking, say the filler.
     filler_after_ms: int = 1500
     filler: str = "One moment."
-    # Stop a reply when the caller starts speaking over it.
+    # Stop a reply when the caller starts speaking over it: after barge_in_ms of continuous
+    # speech with VAD probability >= barge_in_threshold (shorter than the turn detector's
+    # minimum, so the reply stops quickly; stricter, so noise does not cut it).
     barge_in: bool = True
+    barge_in_ms: int = 40
+    barge_in_threshold: float = 0.35
     # Caller identity towards agents: the number is never sent unless [ofp] caller_uri = "tel".
     caller_name: str = "Caller"
 
     def validate(self) -> None:
+        if not 20 <= self.barge_in_ms <= 1000:
+            raise ConfigError("barge_in_ms: must be between 20 and 1000")
+        if not 0.0 < self.barge_in_threshold < 1.0:
+            raise ConfigError("barge_in_threshold: must be between 0 and 1")
         if not 0 <= self.filler_after_ms <= 10000:
             raise ConfigError("filler_after_ms: must be between 0 and 10000")

@@ -1,0 +1,61 @@
+"""Barge-in through the real sandbox Asterisk: while convener speaks, the caller talks; at the
+caller, convener's audio stops within 150 ms of the caller's speech onset.
+
+Both times are taken at the caller on one clock: the onset is when the caller's first speech
+frame left, the stop is the last frame of convener's voice the caller heard after it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from convener.app.callcheck import VoiceCaller
+from convener.app.stack import Stack
+from convener.app.testcall import TestCaller
+
+LONG_GREETING = ("Welcome to the convener demonstration line. I can book flights, find hotels and "
+                 "tell you the weather in many cities. Please tell me what you would like to do today, "
+                 "and I will connect you to the right agent as quickly as I can.")
+
+
+def _stopped_at(media, onset: float) -> float:
+    """End of convener's voice at the caller: the last voiced frame before the first gap of
+    100 ms or more after the onset (a later reply, to the caller's new words, is not counted)."""
+    frames = [f for f in media.heard if f.at >= onset - 0.1]
+    last = None
+    for f in frames:
+        if f.peak >= media.VOICE_PEAK:
+            if last is not None and f.at - last >= 0.1 and f.at > onset:
+                break
+            last = f.at
+    assert last is not None, "convener was not speaking when the caller barged in"
+    return last + 0.020
+
+
+async def test_caller_speech_stops_convener_within_150_ms(config, sandbox, creds):
+    config.voice.greeting = LONG_GREETING
+    voice = VoiceCaller(config)
+    await voice.warm()
+    interruption = await voice.speak("I need a hotel in Chicago please")
+    delays = []
+    async with Stack(config) as stack:
+        async with TestCaller(creds.ari_url, creds.ari_user, creds.ari_password) as caller:
+            for _ in range(3):
+                leg = await caller.place("100")
+                media = await leg.open_media(config.media)
+                await leg.wait_in_bridge()
+                t0 = asyncio.get_running_loop().time()
+                greeting = await media.wait_voice_after(0.0, 8.0)
+                assert greeting is not None, "no greeting heard"
+                await asyncio.sleep(1.5)  # well into the greeting
+                await media.say(interruption, 8000)
+                onset = media.said_at
+                assert onset is not None
+                delays.append((_stopped_at(media, onset) - onset) * 1000)
+                # after the interruption, the caller's request is answered
+                answer = await media.wait_voice_after(onset + 1.2, 10.0)
+                assert answer is not None, "no answer after the barge-in"
+                await leg.hangup()
+                del t0
+        assert stack.app is not None and stack.app.barge_ins >= 3
+    print(f"barge-in: convener stopped {[round(d) for d in delays]} ms after the caller started")
+    assert max(delays) < 150, f"convener kept talking {delays} ms after the caller started"
