@@ -15,7 +15,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convener.app.call import Call, FeatureFactory
 from convener.app.rooms import Room, Rooms, parse_room
@@ -59,6 +59,7 @@ class ConvenerApp:
         self.setup_times: collections.deque[float] = collections.deque(maxlen=10000)
         self.resyncs = 0
         self.barge_ins = 0
+        self.transcripts: Any = None  # ops TranscriptWriter when transcripts are kept
         self.turns: collections.deque[tuple[TurnTimings, str]] = collections.deque(maxlen=1000)
         self.on_call_started: list[Callable[[Call], None]] = []
         self._resync_lock = asyncio.Lock()
@@ -72,7 +73,23 @@ class ConvenerApp:
         self.feature_factories.append(lambda call: CallerVoice(self, speech))
         self.rooms.on_room_closing.append(close_room_conversation)
 
+    def agents_health(self) -> dict[str, Any]:
+        """Health of the configured agents as the live conversations see them (for /health)."""
+        out: dict[str, Any] = {n: {"state": "unknown", "url": a.url}
+                               for n, a in self.config.ofp.agents.items()}
+        for room in self.rooms.rooms.values():
+            conv = room.state.get("conversation")
+            directory = getattr(getattr(conv, "session", None), "directory", None)
+            for entry in getattr(directory, "entries", []):
+                h = entry.health
+                out[entry.name] = {"state": h.state, "url": entry.url, "last_error": h.last_error,
+                                   "last_latency_ms": h.last_latency_ms}
+        return out
+
     def record_turn(self, timings: TurnTimings, text: str) -> None:
+        from convener.ops import metrics
+
+        metrics.observe_turn(timings)
         self.turns.append((timings, text))
         log.info("turn %s %r: %s", timings.turn_id, text[:60], timings.breakdown_ms())
 

@@ -21,6 +21,7 @@ from convener.ari import events as ev
 from convener.ari.errors import AriError, AriNotFound
 from convener.ari.models import Channel
 from convener.ari.rest import AriClient, gone_ok
+from convener.ops import metrics
 
 if TYPE_CHECKING:
     from convener.app.application import ConvenerApp
@@ -109,6 +110,7 @@ class Call:
         self.ledger.add("room", self.room, lambda: self.app.rooms.leave(self.room, self.id))
         self.joined_at = time.monotonic()
         self.app.setup_times.append(self.setup_ms or 0.0)
+        metrics.observe_call_setup((self.setup_ms or 0.0) / 1000)
         self.log.info("call %s (%s) joined room %s in %.1f ms", self.id, self.channel.caller.number,
                       self.room, self.setup_ms)
         for factory in self.app.feature_factories:

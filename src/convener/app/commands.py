@@ -59,16 +59,33 @@ def _run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
         return 2
-    if args.verbose == 0:
-        logging.getLogger().setLevel(logging.INFO)
+    from convener.ops.runtime import configure_logging
+
+    configure_logging(cfg, verbosity=max(args.verbose, 1))  # first: every later line is redacted
     return asyncio.run(serve(cfg))
 
 
 async def serve(cfg) -> int:
     from convener.app.application import ConvenerApp
-    from convener.ari.stream import StreamState
+    from convener.ops.runtime import OpsRuntime
+    from convener.settings import ConfigError
 
     app = ConvenerApp(cfg)
+    try:
+        ops = await OpsRuntime.start(cfg, app, agents_health=app.agents_health)
+    except (ConfigError, OSError) as e:
+        print(f"convener: {e}", file=sys.stderr)
+        return 2
+    app.transcripts = ops.transcripts
+    try:
+        return await _serve(cfg, app)
+    finally:
+        await ops.stop()
+
+
+async def _serve(cfg, app) -> int:
+    from convener.ari.stream import StreamState
+
     if cfg.voice.enabled:
         from convener.app.conversation import Speech
 

@@ -24,6 +24,7 @@ from convener.app.speaker import Speaker, Utterance
 from convener.ari import events as ev
 from convener.audio import AudioFrame
 from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded
+from convener.ops import metrics
 from convener.timings import TurnTimings
 
 if TYPE_CHECKING:
@@ -81,12 +82,20 @@ class RoomConversation:
         except BaseException:
             await speaker.close()
             raise
+        if app.transcripts is not None:
+            app.transcripts.start_conversation(session.conversation_id, "", room.name)
         return cls(app, room, session, speaker)
+
+    def _log(self, who: str, text: str, floor_holder: str | None = None) -> None:
+        self.transcript.append((time.time(), who, text))
+        writer = self.app.transcripts
+        if writer is not None:
+            writer.add_turn(self.session.conversation_id, who, text, None, floor_holder=floor_holder)
 
     def _spoken(self, utt: Utterance) -> None:
         heard = utt.heard_text()
         if heard:
-            self.transcript.append((time.time(), utt.label or "convener", heard))
+            self._log(utt.label or "convener", heard, floor_holder=utt.label or None)
         if utt.report is not None and utt.report.interrupted and utt.label:
             self.session.barge_in(heard)
 
@@ -95,7 +104,7 @@ class RoomConversation:
 
     async def turn(self, text: str, speaker_uri: str | None, who: str, timings: TurnTimings) -> None:
         """One caller turn through the floor; replies are spoken as soon as each arrives."""
-        self.transcript.append((time.time(), who, text))
+        self._log(who, text)
         filler = asyncio.create_task(self._filler(timings))
         try:
             async with self._turns:
@@ -133,6 +142,8 @@ class RoomConversation:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.session.close(), 3.0)
         await self.speaker.close()
+        if self.app.transcripts is not None:
+            self.app.transcripts.end_conversation(self.session.conversation_id, None, "room closed")
 
 
 class CallerVoice:
@@ -216,6 +227,7 @@ class CallerVoice:
             return
         cut = conv.speaker.interrupt()
         self.app.barge_ins += 1
+        metrics.barge_in()
         played = ", ".join(f"{u.label or 'convener'} {u.report.played_ms:.0f} ms"
                            for u in cut if u.report is not None)
         log.info("call %s: barge-in %.0f ms after speech onset (%s)", call.id,

@@ -83,4 +83,8 @@ class CallerListener:
             log.info("call %s: snoop channel went away", call.id)
 
     async def stop(self, call: Call) -> None:
-        """Resources are released by the call's ledger; nothing else to do here."""
+        """Resources are released by the call's ledger; report what the network lost."""
+        if self.transport is not None and self.transport.stats.lost:
+            from convener.ops import metrics
+
+            metrics.rtp_lost(self.transport.stats.lost)

@@ -110,6 +110,12 @@ class AgentClient:
             self._read(body, res, conversation_id, expect_sender)
         if res.fault is not None:
             log.warning("agent at %s: %s", url, res.fault)
+            from convener.ops import metrics
+
+            if res.fault.kind == "timeout":
+                metrics.agent_timeout(url)
+            else:
+                metrics.agent_error(url)
         return res
 
     async def _exchange(self, url: str, payload: bytes, res: PostResult) -> bytes | None:
