@@ -119,3 +119,30 @@ def test_accepts_a_vad_object_with_probability_method() -> None:
     assert [type(e) for e in events] == [SpeechStarted, TurnEnded]
     with pytest.raises(TypeError):
         TurnDetector(object())  # type: ignore[arg-type]
+
+
+def test_peek_during_hangover_is_the_turns_audio(energy_vad: EnergyVad) -> None:
+    """A speculative decode started 200 ms into the hang-over sees exactly the audio the turn
+    will end with, and the detector says how long the silence has lasted."""
+    det = TurnDetector(energy_vad)
+    peeked = None
+    events = []
+    for f in frames_of(silence(400) + tone(600) + silence(700), 8000, start=T0):
+        events += det.process(f)
+        if peeked is None and det.trailing_silence_s >= 0.2:
+            peeked = (det.peek(), det.speech_end)
+    assert peeked is not None
+    end = events[-1]
+    assert isinstance(end, TurnEnded)
+    assert peeked == (end.audio, end.speech_end)
+    assert det.trailing_silence_s == 0.0  # idle again
+
+
+def test_peek_is_outdated_when_speech_resumes(energy_vad: EnergyVad) -> None:
+    det = TurnDetector(energy_vad)
+    ends = []
+    for f in frames_of(silence(400) + tone(300) + silence(300) + tone(300) + silence(700), 8000, start=T0):
+        det.process(f)
+        if det.trailing_silence_s >= 0.2:
+            ends.append(det.speech_end)
+    assert len(set(ends)) == 2  # the first pause's snapshot would be stale: speech_end moved on

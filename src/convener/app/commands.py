@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     doc = sub.add_parser("doctor", help="check ARI, the app registration, the dialplan and config")
     doc.add_argument("--config", help="TOML configuration file")
     doc.add_argument("--no-probe", action="store_true", help="skip the probe call into the dialplan")
+    doc.add_argument("--asterisk-config", type=Path, metavar="DIR",
+                     help="also check http.conf, ari.conf and extensions.conf in DIR (e.g. /etc/asterisk)")
     doc.add_argument("--json", action="store_true")
     doc.set_defaults(func=_doctor)
 
@@ -128,7 +130,7 @@ def _doctor(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"ok": False, "checks": [{"name": "config", "ok": False}]}))
         return 2
-    checks = asyncio.run(run_checks(cfg, probe=not args.no_probe))
+    checks = asyncio.run(run_checks(cfg, probe=not args.no_probe, conf_dir=args.asterisk_config))
     ok = all(c.ok for c in checks)
     if args.json:
         print(json.dumps({"ok": ok, "checks": [c.__dict__ for c in checks]}, indent=2))

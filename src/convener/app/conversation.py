@@ -162,6 +162,9 @@ class CallerVoice:
         self._asr_session: Any = None
         self._turn_no = 0
         self._voiced_s = 0.0  # continuous confident speech, for barge-in
+        # A decode started during the hang-over: (speech_end it covers, task).
+        self._spec: tuple[float, asyncio.Task[str]] | None = None
+        self.speculative_hits = 0
 
     async def start(self, call: Call) -> None:
         room = self.app.rooms.rooms[call.room]
@@ -212,12 +215,18 @@ class CallerVoice:
                     self._barge_in(call, frame.timestamp + frame.duration - self._voiced_s)
             else:
                 self._voiced_s = 0.0
+            self._speculate()
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self._barge_in(call, event.at)
                 elif isinstance(event, TurnEnded):
                     self._turn_no += 1
-                    t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}"))
+                    spec = self._spec
+                    self._spec = None
+                    early = spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None
+                    if spec is not None and early is None:
+                        spec[1].cancel()
+                    t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}", early))
                     self._turn_tasks.add(t)
                     t.add_done_callback(self._turn_tasks.discard)
 
@@ -233,12 +242,34 @@ class CallerVoice:
         log.info("call %s: barge-in %.0f ms after speech onset (%s)", call.id,
                  (time.monotonic() - onset) * 1000, played or "nothing played yet")
 
-    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str) -> None:
+    def _speculate(self) -> None:
+        """Decode during the hang-over (offline recognisers); drop it if the caller goes on."""
+        d = self.detector
+        after = self.app.config.voice.speculate_after_ms / 1000
+        if d is None or after <= 0 or not hasattr(self.speech.asr, "transcribe_pcm"):
+            return
+        if self._spec is not None and self._spec[0] != d.speech_end:
+            self._spec[1].cancel()  # the caller spoke again: that text is outdated
+            self._spec = None
+        if self._spec is None and d.state == "speech" and d.trailing_silence_s >= after:
+            audio, rate = d.peek(), self.listener.transport.sample_rate if self.listener.transport else 8000
+            self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
+
+    async def _transcribe(self, audio: bytes, rate: int) -> str:
+        final = await self.speech.asr.transcribe_pcm(audio, rate)  # type: ignore[attr-defined]
+        return final.text
+
+    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str,
+                    early: asyncio.Task[str] | None = None) -> None:
         assert self.conversation is not None
         timings = TurnTimings(turn_id)
         ended.mark(timings)
         try:
-            text = await self._recognise(ended)
+            if early is not None:
+                text = await early
+                self.speculative_hits += 1
+            else:
+                text = await self._recognise(ended)
         except Exception as e:
             log.warning("call %s: recognition failed: %s", call.id, e)
             return
@@ -276,6 +307,8 @@ class CallerVoice:
         pass
 
     async def stop(self, call: Call) -> None:
+        if self._spec is not None:
+            self._spec[1].cancel()
         for t in [self._worker, *self._turn_tasks]:
             if t is not None:
                 t.cancel()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from convener.app.testcall import TestCaller
 from convener.ari.errors import AriAuthError, AriError, AriNotFound, AriUnreachable
@@ -28,8 +29,38 @@ class Check:
     fix: str = ""
 
 
-async def run_checks(cfg: Config, probe: bool = True) -> list[Check]:
+def config_file_checks(cfg: Config, conf_dir: Path) -> list[Check]:
+    """Check Asterisk's own configuration files (http.conf, ari.conf, extensions.conf)."""
+    from convener.ops.deploy_checks import check_ari, check_dialplan
+
+    def read(name: str) -> str | None:
+        try:
+            return (conf_dir / name).read_text(errors="replace")
+        except OSError:
+            return None
+
+    out: list[Check] = []
+    http, ari, ext = read("http.conf"), read("ari.conf"), read("extensions.conf")
+    missing = [n for n, t in (("http.conf", http), ("ari.conf", ari), ("extensions.conf", ext)) if t is None]
+    if missing:
+        out.append(Check("asterisk config", False, f"cannot read {', '.join(missing)} in {conf_dir}",
+                         "run as a user who can read Asterisk's configuration, or name the folder"))
+    found = []
+    if http is not None and ari is not None:
+        found += check_ari(http, ari, user=cfg.ari.user, ari_url=cfg.ari.url)
+    if ext is not None:
+        found += check_dialplan(ext, cfg.ari.app)
+    for c in found:
+        ok = c.ok or c.level == "warning"
+        detail = c.detail if c.ok or c.level != "warning" else f"warning: {c.detail}"
+        out.append(Check(f"asterisk config: {c.name}", ok, detail, c.fix))
+    return out
+
+
+async def run_checks(cfg: Config, probe: bool = True, conf_dir: Path | None = None) -> list[Check]:
     checks = [Check("config", True, f"valid (app {cfg.ari.app!r}, ARI {cfg.ari.url})")]
+    if conf_dir is not None:
+        checks += config_file_checks(cfg, conf_dir)
     s = cfg.ari
     async with AriClient.from_settings(s) as ari:
         try:

@@ -22,10 +22,15 @@ class VoiceSettings:
     barge_in: bool = True
     barge_in_ms: int = 40
     barge_in_threshold: float = 0.35
+    # Start recognising after this much silence, before the turn's hang-over is over: if the
+    # caller says nothing more, the text is ready when the turn ends (0 disables).
+    speculate_after_ms: int = 200
     # Caller identity towards agents: the number is never sent unless [ofp] caller_uri = "tel".
     caller_name: str = "Caller"
 
     def validate(self) -> None:
+        if not 0 <= self.speculate_after_ms <= 5000:
+            raise ConfigError("speculate_after_ms: must be between 0 and 5000")
         if not 20 <= self.barge_in_ms <= 1000:
             raise ConfigError("barge_in_ms: must be between 20 and 1000")
         if not 0.0 < self.barge_in_threshold < 1.0:

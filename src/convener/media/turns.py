@@ -170,16 +170,36 @@ class TurnDetector:
         self._silence_s = 0.0
         return [SpeechStarted(self._speech_start, frame.timestamp + frame.duration)]
 
-    def _end(self, frame: AudioFrame, forced: bool) -> TurnEnded:
+    @property
+    def trailing_silence_s(self) -> float:
+        """Silence since the last voiced frame of the current utterance (0 outside speech)."""
+        return self._silence_s if self.state == "speech" else 0.0
+
+    @property
+    def speech_end(self) -> float:
+        """End of the last voiced frame of the current utterance."""
+        return self._speech_end
+
+    def peek(self) -> bytes:
+        """The utterance so far as ``TurnEnded.audio`` would hold it if the turn ended now.
+
+        For a speculative decode during the hang-over: if the caller says nothing more, the
+        turn's audio will be these samples (plus silence), so its text can be ready early."""
+        return self._audio()
+
+    def _audio(self) -> bytes:
         frames = self._utt
         # Cut the hang-over silence down to tail_s.
         excess = self._silence_s - self.tail_s
         while excess > 1e-9 and frames and frames[-1].duration <= excess + 1e-9:
             excess -= frames[-1].duration
             frames = frames[:-1]
+        return b"".join(f.pcm for f in self._utt_preroll) + b"".join(f.pcm for f in frames)
+
+    def _end(self, frame: AudioFrame, forced: bool) -> TurnEnded:
         pre = self._utt_preroll
         rate = frame.sample_rate
-        audio = b"".join(f.pcm for f in pre) + b"".join(f.pcm for f in frames)
+        audio = self._audio()
         ev = TurnEnded(
             audio=audio,
             sample_rate=rate,
