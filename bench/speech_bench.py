@@ -148,9 +148,11 @@ async def main() -> int:
     print("making test audio ...", file=sys.stderr)
     clips, tts_stats = await make_clips(args.quick)
     print(f"{len(clips)} clips; running ASR ...", file=sys.stderr)
-    configs = {"whisper tiny.en int8 beam1": WhisperSettings(beam_size=1)}
+    configs = {"whisper tiny.en beam1 win10": WhisperSettings(beam_size=1, window_s=10)}
     if not args.quick:
-        configs["whisper tiny.en int8 beam5"] = WhisperSettings(beam_size=5)
+        configs["whisper tiny.en beam1 win30"] = WhisperSettings(beam_size=1, window_s=30)
+        configs["whisper tiny.en beam5 win10"] = WhisperSettings(beam_size=5, window_s=10)
+        configs["whisper tiny.en beam5 win30"] = WhisperSettings(beam_size=5, window_s=30)
     asr_results = []
     for name, ws in configs.items():
         asr_results.append(await run_asr(name, WhisperAsr(ws), clips))
@@ -169,9 +171,9 @@ async def main() -> int:
         )
     print("\nASR WER by voice and noise")
     names = list(asr_results[0]["wer_by_voice_and_condition"])  # type: ignore[call-overload]
-    print(f"{'voice / condition':28} " + " ".join(f"{r['asr'][-5:]:>7}" for r in asr_results))
+    print(f"{'voice / condition':28} " + " ".join(f"{r['asr'][16:]:>11}" for r in asr_results))
     for k in names:
-        print(f"{k:28} " + " ".join(f"{r['wer_by_voice_and_condition'][k]:>7.3f}" for r in asr_results))  # type: ignore[index]
+        print(f"{k:28} " + " ".join(f"{r['wer_by_voice_and_condition'][k]:>11.3f}" for r in asr_results))  # type: ignore[index]
     print("\nTTS (round-trip WER = offline ASR on the TTS output after 8 kHz μ-law)")
     print(f"{'voice':22} {'first p50 ms':>12} {'first p95 ms':>12} {'RTF':>7} {'rt WER':>7}")
     for voice, s in tts_stats.items():

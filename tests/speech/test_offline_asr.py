@@ -13,7 +13,7 @@ from convener.speech.espeak_tts import EspeakTts
 from convener.speech.settings import WhisperSettings
 from convener.speech.tts import synthesize_all
 from convener.speech.vad import SileroVad
-from convener.speech.wer import wer
+from convener.speech.wer import corpus_wer, wer
 from convener.speech.whisper_asr import BUNDLED_MODEL_SHA256, WhisperAsr, bundled_model_dir
 
 
@@ -48,10 +48,13 @@ async def test_hibari_speech_through_phone_is_recognised(whisper_model: object, 
 
 
 async def test_16k_input_and_noise_at_20db(whisper: WhisperAsr, phone_speech: bytes) -> None:
-    noisy = add_noise(phone_speech, 20.0)
-    wide = resample_pcm16(noisy, 8000, 16000)
-    eot, _, _ = await transcribe_frames(whisper, frames(wide, 16000), 16000)
-    assert wer("book a flight to denver", eot.text) <= 0.4, eot.text
+    pairs = []
+    for seed in range(4):
+        noisy = add_noise(phone_speech, 20.0, seed=seed)
+        wide = resample_pcm16(noisy, 8000, 16000)
+        eot, _, _ = await transcribe_frames(whisper, frames(wide, 16000), 16000)
+        pairs.append(("book a flight to denver", eot.text))
+    assert corpus_wer(pairs) <= 0.4, pairs  # measured: 0.4 with window_s=10, 0.2 with 30
 
 
 async def test_espeak_speech_through_phone_is_recognised(whisper: WhisperAsr) -> None:
@@ -128,3 +131,58 @@ async def test_end_of_turn_returns_at_once_and_turns_stay_in_order(whisper: Whis
                 break
     await session.close()
     assert "Denver" in ends[0] and ends[1] == ""
+
+
+def test_window_choice() -> None:
+    s = WhisperSettings()  # window_s = 10
+    assert whisper_asr.window_seconds(2.0, s) == 10.0
+    assert whisper_asr.window_seconds(12.0, s) == 15.0
+    assert whisper_asr.window_seconds(28.0, s) is None  # does not fit: standard 30 s path
+    assert whisper_asr.window_seconds(2.0, WhisperSettings(window_s=30)) is None
+
+
+async def test_short_window_gives_the_standard_text_faster(
+    whisper_model: object, phone_speech: bytes, hibari_engine: object
+) -> None:
+    import time
+
+    text = (
+        "I need a hotel in Chicago for two nights. Then book a flight to Denver on Friday "
+        "morning. Please also reserve a rental car at the airport."
+    )
+    audio = float_to_pcm16(np.asarray(hibari_engine(text, seed=0), dtype=np.float32))  # type: ignore[operator]
+    turn = through_phone(audio, 24000)
+    assert 7 < len(turn) / 16000 < 27  # a long turn that still takes the short window
+    x = np.frombuffer(resample_pcm16(turn, 8000, 16000), dtype="<i2").astype(np.float32) / 32768
+    short_s, full_s = [], []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        short = whisper_asr.decode(whisper_model, x, WhisperSettings())
+        short_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        full = whisper_asr.decode(whisper_model, x, WhisperSettings(window_s=30))
+        full_s.append(time.perf_counter() - t0)
+    assert wer(text, short.text) <= 0.1, short.text
+    assert wer(text, short.text) <= wer(text, full.text) + 0.05
+    assert min(short_s) < min(full_s)
+
+
+def test_turn_longer_than_the_window_takes_the_standard_path(
+    whisper_model: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    ok = FinalTranscript("fine", 0.9)
+    monkeypatch.setattr(whisper_asr, "decode_standard", lambda *a: calls.append("std") or ok)
+    monkeypatch.setattr(whisper_asr, "decode_short_window", lambda *a: calls.append("short") or ok)
+    whisper_asr.decode(whisper_model, np.zeros(16000 * 28, np.float32), WhisperSettings())
+    whisper_asr.decode(whisper_model, np.zeros(16000 * 3, np.float32), WhisperSettings())
+    assert calls == ["std", "short"]
+
+
+def test_degenerate_short_window_results_are_redone() -> None:
+    from convener.speech.asr import FinalTranscript as F
+
+    assert whisper_asr.looks_degenerate(F("to Denver to Denver to Denver to Denver to Denver to Denver", 0.9))
+    assert whisper_asr.looks_degenerate(F("Book a flight", 0.2))  # avg logprob < -1
+    assert not whisper_asr.looks_degenerate(F("Book a flight to Denver.", 0.8))
+    assert not whisper_asr.looks_degenerate(F("", 0.0))

@@ -42,6 +42,9 @@ class WhisperSettings:
     language: str = "en"
     initial_prompt: str = ""  # optional domain hint, e.g. "Flights, hotels, Denver."
     no_speech_threshold: float = 0.6
+    # Encoder window (s) for turns that fit: max(window_s, turn + 3 s). 30 = standard Whisper
+    # path. 10 decodes ~3-4x faster than 30 for ~0.02-0.03 WER (bench); below 10 it hallucinates.
+    window_s: int = 10
     verify_sha256: bool = True  # check the bundled model file against the recorded hash
 
     def validate(self) -> None:
@@ -49,6 +52,8 @@ class WhisperSettings:
             raise ConfigError("whisper.beam_size: must be >= 1")
         if self.cpu_threads < 0:
             raise ConfigError("whisper.cpu_threads: must be >= 0")
+        if not 10 <= self.window_s <= 30:
+            raise ConfigError("whisper.window_s: must be between 10 and 30 seconds")
 
 
 @dataclass

@@ -8,6 +8,15 @@ only from the local cache (``local_files_only``), nothing is downloaded at run t
 Latency settings: greedy decoding (beam 1), no timestamps, no internal VAD (we have ours),
 no conditioning on previous text, a single temperature (no fallback re-decodes), int8, CPU
 threads = cores. Telephone audio (8 kHz) is resampled to 16 kHz with soxr before decoding.
+
+Short encoder window (``whisper.window_s``, default 10): faster-whisper always pads the
+encoder input to Whisper's 30 s, and the encoder is most of the decode time. A turn that fits
+(its length + 3 s of padding within 30 s) is instead encoded with a window of
+max(window_s, length + 3 s) by calling CTranslate2 directly (features → ``encode`` →
+``generate``), 3-4x faster on our bench. A result that fails Whisper's own quality tests
+(repetitive text, average log-probability under -1) is decoded again on the standard path.
+Windows under 10 s make Whisper hallucinate (measured); ``window_s = 30`` restores the standard
+path, which longer turns always take.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import logging
 import math
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -111,8 +121,93 @@ def load_model(settings: WhisperSettings) -> Any:
         return model
 
 
+WINDOW_PAD_S = 3.0
+FULL_WINDOW_S = 30
+
+
+def window_seconds(duration_s: float, settings: WhisperSettings) -> float | None:
+    """Encoder window for a turn of ``duration_s``, or None for the standard 30 s path."""
+    if settings.window_s >= FULL_WINDOW_S:
+        return None
+    window = max(float(settings.window_s), duration_s + WINDOW_PAD_S)
+    return window if window <= FULL_WINDOW_S else None
+
+
 def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings) -> FinalTranscript:
     """Blocking decode of one utterance (float32, 16 kHz). Runs in the worker pool."""
+    window = window_seconds(len(audio16k) / WHISPER_RATE, settings)
+    if window is not None:
+        final = decode_short_window(model, audio16k, settings, window)
+        if not looks_degenerate(final):
+            return final
+        log.debug("short-window decode looks degenerate (%r); redoing on 30 s", final.text[:80])
+    return decode_standard(model, audio16k, settings)
+
+
+def looks_degenerate(final: FinalTranscript) -> bool:
+    """Whisper's own fallback tests: repetitive text (gzip ratio > 2.4) or avg logprob < -1."""
+    if not final.text:
+        return False
+    raw = final.text.encode()
+    ratio = len(raw) / len(zlib.compress(raw))
+    return ratio > 2.4 or final.confidence < math.exp(-1.0)
+
+
+def _final(text: str, avg_logprob: float) -> FinalTranscript:
+    confidence = round(math.exp(avg_logprob), 4) if text else 0.0
+    return FinalTranscript(
+        text=text,
+        confidence=confidence,
+        alternatives=(Alternative(text, confidence),) if text else (),
+        provider="whisper",
+    )
+
+
+_tokenizers: dict[int, Any] = {}
+
+
+def decode_short_window(
+    model: Any, audio16k: np.ndarray, settings: WhisperSettings, window_s: float
+) -> FinalTranscript:
+    """Encode only ``window_s`` seconds of features (not 30 s), then greedy/beam generate."""
+    import ctranslate2
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    tok = _tokenizers.get(id(model))
+    if tok is None:
+        tok = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=settings.language or "en"
+        )
+        _tokenizers[id(model)] = tok
+    feats = model.feature_extractor(audio16k)
+    frames = int(window_s * 100)
+    feats = np.pad(feats, ((0, 0), (0, max(0, frames - feats.shape[-1]))))[:, :frames]
+    encoded = model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None])), to_cpu=False)
+    prompt: list[int] = []
+    if settings.initial_prompt:
+        prompt = [tok.sot_prev, *tok.encode(" " + settings.initial_prompt.strip())[-111:]]
+    prompt += [*tok.sot_sequence, tok.no_timestamps]
+    result = model.model.generate(
+        encoded,
+        [prompt],
+        beam_size=settings.beam_size,
+        max_length=224,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=list(get_suppressed_tokens(tok, [-1]) or ()),
+    )[0]
+    ids = [t for t in result.sequences_ids[0] if t < tok.eot]
+    text = tok.decode(ids).strip()
+    avg_logprob = float(result.scores[0]) if result.scores else -10.0
+    if result.no_speech_prob > settings.no_speech_threshold and avg_logprob < -1.0:
+        text = ""  # Whisper hallucinating on silence/noise
+    return _final(text, avg_logprob)
+
+
+def decode_standard(model: Any, audio16k: np.ndarray, settings: WhisperSettings) -> FinalTranscript:
+    """faster-whisper's own path (30 s windows; any length)."""
     segments, _info = model.transcribe(
         audio16k,
         language=settings.language or None,
@@ -133,13 +228,7 @@ def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings) -> Final
         texts.append(seg.text.strip())
         logprobs.append(seg.avg_logprob)
     text = " ".join(t for t in texts if t)
-    confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
-    return FinalTranscript(
-        text=text,
-        confidence=round(confidence, 4),
-        alternatives=(Alternative(text, round(confidence, 4)),) if text else (),
-        provider="whisper",
-    )
+    return _final(text, sum(logprobs) / len(logprobs) if logprobs else -10.0)
 
 
 class WhisperSession:
