@@ -297,3 +297,24 @@ async def test_aura_tts_wrong_key(fake: FakeDeepgram) -> None:
         async for _ in tts.synthesize("Hello."):
             pass
     await tts.aclose()
+
+
+async def test_drop_while_a_turn_awaits_finalize_hands_that_turn_to_whisper(
+    fake: FakeDeepgram, phone_speech: bytes, whisper: WhisperAsr
+) -> None:
+    fake.answer_finalize = False  # the service goes quiet, then the connection dies
+    speech_only = phone_speech[: int(1.9 * 16000)]  # ends inside the words
+    fake.drop_after_s = len(speech_only) / 2 / 8000 + 0.1
+    fake.refuse_after_drop = True
+    asr = FallbackAsr(DeepgramLiveAsr(settings(fake, endpointing_ms=0)), whisper)
+    session = await asr.open_session(8000)
+    await feed(session, speech_only)
+    await session.end_of_turn()  # our VAD: turn over; Finalize sent, never answered
+    await feed(session, SILENCE_1S[:3200], pace=0.001)  # the next frames hit the drop
+    events = await until_end_of_turn(session, 10.0)
+    await session.close()
+    assert session.switched and fake.dropped == 1, (events, fake.dropped, fake.refused)
+    eot = events[-1]
+    assert isinstance(eot, EndOfTurn) and "denver" in eot.text.lower()  # not lost, not repeated
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert [f.provider for f in finals] == ["whisper"]
