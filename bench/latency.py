@@ -96,9 +96,14 @@ async def main(turns: int, callers: int) -> int:
     e2e = [m.between("speech_end", "first_audio_out") * 1000 for m in marks
            if m.between("speech_end", "first_audio_out") is not None]
     print(row("in convener", e2e))
-    if lat and e2e:
-        print(f"  transport    ≈ {statistics.fmean(lat) - statistics.fmean(e2e):7.0f} ms mean "
-              "(at caller minus in convener: Asterisk, bridges, RTP both ways)")
+    if callers == 1 and len(marks) == len(results):
+        # One caller: the caller's turns and convener's turns pair up, on one clock.
+        vad = [(m.marks["speech_end"] - r.ended_at) * 1000 for m, r in zip(marks, results, strict=True)
+               if "speech_end" in m.marks]
+        out = [(r.heard_at - m.marks["first_audio_out"]) * 1000 for m, r in zip(marks, results, strict=True)
+               if r.heard_at is not None and "first_audio_out" in m.marks]
+        print(row("vad end", vad) + "   (convener's speech_end minus the caller's last frame)")
+        print(row("transport", out) + "   (first frame out → heard at the caller)")
     return 0
 
 

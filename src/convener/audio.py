@@ -109,3 +109,22 @@ def pcm16_to_float(pcm: bytes) -> np.ndarray:
 
 def float_to_pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def trim_silence_edges(pcm: bytes, sample_rate: int, keep_lead_ms: int = 20, keep_tail_ms: int = 150,
+                       threshold: int = 300) -> bytes:
+    """Cut leading and trailing near-silence (10 ms windows whose peak is below ``threshold``),
+    keeping ``keep_lead_ms`` / ``keep_tail_ms`` of it. Synthesisers pad each sentence with
+    hundreds of milliseconds of silence; at the start of a reply that is pure latency."""
+    x = np.frombuffer(pcm, dtype="<i2")
+    win = max(1, sample_rate // 100)
+    n = len(x) // win
+    if n == 0:
+        return pcm
+    peaks = np.abs(x[: n * win].astype(np.int32)).reshape(n, win).max(axis=1)
+    voiced = np.nonzero(peaks >= threshold)[0]
+    if len(voiced) == 0:
+        return pcm
+    start = max(0, int(voiced[0]) * win - sample_rate * keep_lead_ms // 1000)
+    end = min(len(x), (int(voiced[-1]) + 1) * win + sample_rate * keep_tail_ms // 1000)
+    return x[start:end].tobytes()

@@ -12,15 +12,17 @@ from convener.app.callcheck import VoiceCaller
 from convener.app.stack import Stack
 from convener.app.testcall import TestCaller
 
-LONG_GREETING = ("Welcome to the convener demonstration line. I can book flights, find hotels and "
-                 "tell you the weather in many cities. Please tell me what you would like to do today, "
-                 "and I will connect you to the right agent as quickly as I can.")
+# One long sentence: no pause between sentences that could pass for convener having stopped.
+LONG_GREETING = ("welcome to the convener demonstration line where you can book flights and find hotels "
+                 "and hear the weather for many cities all over the world and a great deal more")
 
 
 def _stopped_at(media, onset: float) -> float:
     """End of convener's voice at the caller: the last voiced frame before the first gap of
     100 ms or more after the onset (a later reply, to the caller's new words, is not counted)."""
     frames = [f for f in media.heard if f.at >= onset - 0.1]
+    assert any(f.peak >= media.VOICE_PEAK and f.at <= onset for f in frames), \
+        "convener was not speaking at the caller's onset"
     last = None
     for f in frames:
         if f.peak >= media.VOICE_PEAK:

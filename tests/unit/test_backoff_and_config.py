@@ -92,3 +92,18 @@ def test_ulaw_is_bit_exact_with_the_g711_reference():
     every = np.arange(-32768, 32768, dtype="<i2").tobytes()
     assert pcm16_to_ulaw(every) == audioop.lin2ulaw(every, 2)
     assert ulaw_to_pcm16(bytes(range(256))) == audioop.ulaw2lin(bytes(range(256)), 2)
+
+
+def test_trim_silence_edges_keeps_the_voice_and_a_little_silence():
+    import numpy as np
+
+    from convener.audio import trim_silence_edges
+
+    rate = 8000
+    voice = (np.sin(np.arange(rate // 2) / 3) * 8000).astype("<i2")
+    quiet = np.zeros(rate * 3 // 10, dtype="<i2")
+    pcm = np.concatenate([quiet, voice, quiet, quiet]).tobytes()
+    out = np.frombuffer(trim_silence_edges(pcm, rate, keep_lead_ms=20, keep_tail_ms=150), "<i2")
+    assert len(out) == len(voice) + rate * 20 // 1000 + rate * 150 // 1000
+    assert np.array_equal(out[160:160 + len(voice)], voice)
+    assert trim_silence_edges(quiet.tobytes(), rate) == quiet.tobytes()  # nothing voiced: unchanged

@@ -31,6 +31,8 @@ class TurnResult:
     heard: str = ""
     latency_ms: float | None = None
     reply_ms: float = 0.0  # how long the reply lasted at the caller
+    ended_at: float = 0.0  # monotonic: last frame of the caller's speech left
+    heard_at: float | None = None  # monotonic: first frame of the reply arrived
 
 
 @dataclass
@@ -158,12 +160,13 @@ async def _turn(leg: CallerLeg, voice: VoiceCaller, said: str, pcm: bytes, repor
     assert media is not None
     say(f"caller: {said}")
     end = await media.say(pcm, RATE)
-    result = TurnResult(said=said)
+    result = TurnResult(said=said, ended_at=end)
     report.turns.append(result)
     first = await media.wait_voice_after(end, reply_timeout)
     if first is None:
         say("  (no reply heard)")
         return
+    result.heard_at = first
     result.latency_ms = round((first - end) * 1000, 1)
     await media.wait_quiet(quiet_s, 30.0, since=first)
     last = media.last_voice() or first

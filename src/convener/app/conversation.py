@@ -226,7 +226,10 @@ class CallerVoice:
                     early = spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None
                     if spec is not None and early is None:
                         spec[1].cancel()
-                    t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}", early))
+                    # Frame times are estimated from RTP sequence numbers and may run up to
+                    # 100 ms off the clock; put the turn's marks on the real clock.
+                    skew = time.monotonic() - event.end_of_turn
+                    t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}", early, skew))
                     self._turn_tasks.add(t)
                     t.add_done_callback(self._turn_tasks.discard)
 
@@ -260,10 +263,12 @@ class CallerVoice:
         return final.text
 
     async def _turn(self, call: Call, ended: TurnEnded, turn_id: str,
-                    early: asyncio.Task[str] | None = None) -> None:
+                    early: asyncio.Task[str] | None = None, skew: float = 0.0) -> None:
         assert self.conversation is not None
         timings = TurnTimings(turn_id)
-        ended.mark(timings)
+        timings.mark("speech_start", ended.speech_start + skew)
+        timings.mark("speech_end", ended.speech_end + skew)
+        timings.mark("end_of_turn", ended.end_of_turn + skew)
         try:
             if early is not None:
                 text = await early

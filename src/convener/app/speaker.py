@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from convener.app.voice import RoomVoice
 from convener.ari.errors import AriError
 from convener.ari.rest import AriClient
+from convener.audio import trim_silence_edges
 from convener.media.pacer import PlaybackReport
 from convener.speech.text import strip_ssml
 from convener.speech.tts import TtsProvider
@@ -136,8 +137,12 @@ class Speaker:
                 break
             if utt.timings is not None:
                 utt.timings.mark("tts_first_chunk")
-            utt.synthesized_ms += chunk.duration * 1000
-            pacer.feed(utt.id, chunk.pcm, chunk.sample_rate)
+            # Sentences come padded with silence: none before the first word of a reply, a
+            # natural pause (150 ms) after each sentence.
+            pcm = trim_silence_edges(chunk.pcm, chunk.sample_rate,
+                                     keep_lead_ms=20 if utt.synthesized_ms == 0 else 100)
+            utt.synthesized_ms += len(pcm) / 2 / chunk.sample_rate * 1000
+            pacer.feed(utt.id, pcm, chunk.sample_rate)
         if self._cancel.is_set():
             return
         pacer.end_reply(utt.id)
