@@ -94,3 +94,19 @@ async def test_new_instance_cleans_orphans_and_adopts_callers(config, sandbox, c
         for call in crashed.calls.values():
             if call.task:
                 call.task.cancel()
+
+
+async def test_wrong_credentials_retry_with_a_clear_log_never_crash(config, sandbox, caplog):
+    import logging
+
+    config.ari.password = "not-the-password"
+    app = ConvenerApp(config)
+    task = asyncio.create_task(app.run())
+    with caplog.at_level(logging.WARNING, logger="convener.ari.stream"):
+        await asyncio.sleep(1.5)
+    assert not task.done(), "convener gave up (or crashed) instead of retrying"
+    assert not app.ready and app.stream.backoff.attempt >= 2
+    assert any("user or password is wrong" in r.getMessage() for r in caplog.records)
+    assert all("not-the-password" not in r.getMessage() for r in caplog.records)
+    await app.stop()
+    await asyncio.wait_for(task, 5)

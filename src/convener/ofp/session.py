@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from convener.ari.rest import ssl_context
 from convener.ofp.dialog import text_event
 from convener.ofp.directory import AgentDirectory, AgentEntry
 from convener.ofp.envelope import Envelope, Event, To, bye, invite, utterance
@@ -228,7 +229,8 @@ class FloorSession:
         self._started = True
         if self._client is None:
             if self._http is None:
-                self._http = aiohttp.ClientSession()
+                self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+                    ssl=ssl_context(self.settings.verify_tls, self.settings.ca_file)))
             self._client = AgentClient(self._http, max_bytes=self.settings.max_response_bytes, clock=self.clock)
         else:
             self._own_http = False

@@ -68,6 +68,9 @@ class OfpSettings:
     # How a caller is identified to agents: an anonymous tag URI per caller, or "tel:<number>".
     caller_uri: Literal["anonymous", "tel"] = "anonymous"
     max_response_bytes: int = 1024 * 1024
+    # TLS to agents (https URLs): certificates are verified; ca_file adds a private CA bundle.
+    verify_tls: bool = True
+    ca_file: str = ""
     manifest_timeout: float = 2.0
     # Dialog events handed to an invited agent in invite.parameters.dialogHistory.
     history_events: int = 8
