@@ -59,6 +59,7 @@ class ConvenerApp:
         self.setup_times: collections.deque[float] = collections.deque(maxlen=10000)
         self.resyncs = 0
         self.barge_ins = 0
+        self.setup_failures = 0  # callers handed back to the dialplan because setup failed
         self.transcripts: Any = None  # ops TranscriptWriter when transcripts are kept
         self.turns: collections.deque[tuple[TurnTimings, str]] = collections.deque(maxlen=1000)
         self.on_call_started: list[Callable[[Call], None]] = []

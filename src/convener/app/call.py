@@ -55,6 +55,7 @@ class Call:
         self.features: list[CallFeature] = []
         self.task: asyncio.Task[None] | None = None
         self.ended = asyncio.Event()
+        self.hangup_seen = asyncio.Event()
         self.end_reason = ""
         self.stasis_start_at = time.monotonic()
         self.joined_at: float | None = None
@@ -80,6 +81,9 @@ class Call:
         self.task = asyncio.create_task(self._run(), name=f"call-{self.id}")
 
     def post(self, event: ev.Event | None) -> None:
+        if isinstance(event, ev.StasisEnd | ev.ChannelHangupRequest | ev.ChannelDestroyed) \
+                and event.channel_id == self.id:
+            self.hangup_seen.set()  # known at once, even while the call task is busy setting up
         if not self.ended.is_set():
             self.queue.put_nowait(event)
 
@@ -102,6 +106,20 @@ class Call:
         finally:
             await asyncio.shield(self._release())
 
+    async def _caller_gone(self) -> bool:
+        """Did the setup fail because the caller hung up? (its events may trail the error)"""
+        if self.hangup_seen.is_set():
+            return True
+        try:
+            await self.ari.channel(self.id)
+        except AriNotFound:
+            return True
+        except AriError:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hangup_seen.wait(), 3.0)
+        return self.hangup_seen.is_set()
+
     async def _join(self) -> None:
         if self.channel.state != "Up":
             await self.ari.answer(self.id)
@@ -116,7 +134,19 @@ class Call:
         for factory in self.app.feature_factories:
             feature = factory(self)
             self.features.append(feature)
-            await feature.start(self)
+            try:
+                await feature.start(self)
+            except AriError as e:
+                if await self._caller_gone():
+                    raise
+                # The caller is still there but its media could not be set up (Asterisk refused a
+                # snoop or lost a channel): rather than leave them in silence, hand them back to
+                # the dialplan, which knows the fallback (an operator, voicemail).
+                self.app.setup_failures += 1
+                self.log.error("call %s: setup failed (%s); handing the caller back to the dialplan",
+                               self.id, e)
+                await self.continue_in_dialplan()
+                return
 
     async def _handle(self, event: ev.Event) -> None:
         for f in self.features:

@@ -160,6 +160,7 @@ class CallerVoice:
         self._worker: asyncio.Task[None] | None = None
         self._turn_tasks: set[asyncio.Task[None]] = set()
         self._asr_session: Any = None
+        self._vad: Any = None
         self._turn_no = 0
         self._voiced_s = 0.0  # continuous confident speech, for barge-in
         # A decode started during the hang-over: (speech_end it covers, task).
@@ -186,7 +187,8 @@ class CallerVoice:
         call.speaker_uri = self.speaker_uri  # type: ignore[attr-defined]
         await self.listener.start(call)
         rate = self.listener.transport.sample_rate if self.listener.transport else 8000
-        self.detector = TurnDetector(self.speech.vad(rate), self.app.config.media)
+        self._vad = self.speech.vad(rate)
+        self.detector = TurnDetector(self._vad, self.app.config.media)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
             self._asr_session = await self.speech.asr.open_session(rate)
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
@@ -324,6 +326,9 @@ class CallerVoice:
         if self._asr_session is not None:
             with contextlib.suppress(Exception):
                 await self._asr_session.close()
+        if self._vad is not None:
+            self._vad.close()  # back to the pool: one model per live call, not per call ever made
+            self._vad = None
 
 
 async def close_room_conversation(room: Room) -> None:
