@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import uuid
 import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,7 +130,9 @@ async def spoken_call(config: Config, items: list[str | Path], *, room: str | No
             audio.append((item, await voice.speak(item)))
     s, c = config.ari, config.calls
     report = CallReport()
-    async with TestCaller(s.url, s.user, s.password, app=f"{s.app}-caller") as caller:
+    # A caller application of its own: several test calls at once must not replace each other.
+    app = f"{s.app}-caller-{uuid.uuid4().hex[:8]}"
+    async with TestCaller(s.url, s.user, s.password, app=app) as caller:
         leg = await caller.place(c.dialplan_extension, c.dialplan_context, room=room)
         try:
             await leg.wait_answered()
