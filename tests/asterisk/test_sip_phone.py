@@ -86,4 +86,6 @@ async def test_sip_phone_books_a_flight(config, sandbox, creds, tmp_path):
     x = np.frombuffer(pcm, dtype="<i2")
     assert np.abs(x).max() > 1000, "the phone heard silence"
     heard = (await voice.hear(pcm)).lower()
+    print(f"SIP phone: convener heard {said}; the phone heard {heard!r}")
     assert "denver" in heard, heard
+    assert "registered" in log.lower() or "200 ok" in log.lower(), log[-2000:]
