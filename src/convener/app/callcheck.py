@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from convener.app.testcall import CallerLeg, TestCaller
-from convener.audio import resample_pcm16
+from convener.audio import resample_pcm16, trim_silence_edges
 from convener.config import Config
 
 RATE = 8000
@@ -58,19 +58,6 @@ def read_wav_8k(path: Path) -> bytes:
         return resample_pcm16(pcm, w.getframerate(), RATE)
 
 
-def trim_silence(pcm: bytes, threshold: int = 300, window: int = 80) -> bytes:
-    """Cut leading and trailing 10 ms windows whose peak is below ``threshold``."""
-    x = np.frombuffer(pcm, dtype="<i2")
-    n = len(x) // window
-    if n == 0:
-        return pcm
-    peaks = np.abs(x[: n * window].astype(np.int32)).reshape(n, window).max(axis=1)
-    idx = np.nonzero(peaks >= threshold)[0]
-    if len(idx) == 0:
-        return b""
-    return x[idx[0] * window:(idx[-1] + 1) * window].tobytes()
-
-
 class VoiceCaller:
     """Speech for the test caller: TTS to speak, ASR to understand what it hears."""
 
@@ -89,7 +76,7 @@ class VoiceCaller:
         parts = []
         async for chunk in self.tts.synthesize(text):
             parts.append(resample_pcm16(chunk.pcm, chunk.sample_rate, RATE))
-        return trim_silence(b"".join(parts))
+        return trim_silence_edges(b"".join(parts), RATE, keep_lead_ms=0, keep_tail_ms=0)
 
     async def hear(self, pcm: bytes) -> str:
         if not pcm:

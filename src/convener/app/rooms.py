@@ -131,16 +131,10 @@ class Rooms:
         if room.members:
             return
         self.rooms.pop(room.name, None)
-        for cb in self.on_room_closing:
-            try:
-                await cb(room)
-            except Exception:
-                log.exception("room %s: closing hook failed", room.name)
-        if room.voice is not None:
-            await room.voice.close()
-            self.channel_ids.discard(room.voice.channel_id)
-            room.voice = None
-        await gone_ok(self.ari.destroy_bridge(room.bridge_id))
+        try:
+            await self._close_state(room)
+        finally:
+            await gone_ok(self.ari.destroy_bridge(room.bridge_id))
         log.info("room %s: bridge %s destroyed", room.name, room.bridge_id)
 
     async def _close_state(self, room: Room) -> None:
