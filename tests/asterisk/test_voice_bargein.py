@@ -48,7 +48,11 @@ async def test_caller_speech_stops_convener_within_150_ms(config, sandbox, creds
                 t0 = asyncio.get_running_loop().time()
                 greeting = await media.wait_voice_after(0.0, 8.0)
                 assert greeting is not None, "no greeting heard"
-                await asyncio.sleep(1.5)  # well into the greeting
+                await asyncio.sleep(1.2)  # well into the greeting, and at a moment it is voiced
+                for _ in range(400):
+                    if media.heard and media.heard[-1].peak >= media.VOICE_PEAK:
+                        break
+                    await asyncio.sleep(0.005)
                 await media.say(interruption, 8000)
                 onset = media.said_at
                 assert onset is not None
