@@ -379,8 +379,11 @@ class Pacer:
                 if late > self._logged_late and now - self._last_late_log > 10.0:
                     self._last_late_log = now
                     self._logged_late = late
-                    log.warning("pacer: %d late frames so far (max %.1f ms late)",
-                                late, core.stats.max_lateness_ms)
+                    # A few ms late is inaudible (Asterisk's jitter handling absorbs it); past
+                    # 40 ms the caller may hear a glitch.
+                    level = logging.WARNING if core.stats.max_lateness_ms > 40 else logging.INFO
+                    log.log(level, "pacer: %d late frames so far (max %.1f ms late)",
+                            late, core.stats.max_lateness_ms)
                 continue
             deadline = core.next_deadline(now)
             self._wake = loop.create_future()
