@@ -65,3 +65,21 @@ async def test_nothing_fits_the_caller_is_told(stack: Stack, config, voice_calle
     heard = _words(report.turns[0].heard)
     assert heard.strip(), "silence instead of an answer"
     assert "sorry" in heard or "can't" in heard or "cannot" in heard or "help" in heard, heard
+
+
+async def test_convener_call_json_command(stack: Stack):
+    """What users run against a deployment: `convener call --say ... --json` in its own process."""
+    import asyncio
+    import json
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "convener", "call", "--say", "What is the weather in Denver", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out)
+    (turn,) = report["turns"]
+    assert turn["said"] == "What is the weather in Denver"
+    assert "denver" in _words(turn["heard"]), turn
+    assert 0 < turn["latency_ms"] < 5000
