@@ -4,6 +4,7 @@ agent's answer (recorded at the caller side and recognised back)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -83,3 +84,45 @@ async def test_convener_call_json_command(stack: Stack):
     assert turn["said"] == "What is the weather in Denver"
     assert "denver" in _words(turn["heard"]), turn
     assert 0 < turn["latency_ms"] < 5000
+
+
+async def test_ofp_endpoint_serves_the_live_conversation(stack: Stack, config, caller):
+    """External agents reach convener's OFP endpoint: getManifests is answered with our
+    convener manifest, and a call's conversation is registered while the call lasts."""
+    import aiohttp
+
+    from convener.app.ofp_endpoint import OfpEndpoint
+
+    assert stack.app is not None
+    endpoint = await OfpEndpoint.start(config.ofp, stack.app.ofp_sessions, port=0)
+    try:
+        leg = await caller.place("100")
+        await leg.wait_in_bridge()
+        for _ in range(100):
+            if len(stack.app.ofp_sessions):
+                break
+            await asyncio.sleep(0.05)
+        assert len(stack.app.ofp_sessions) == 1
+        conv = stack.app.rooms.rooms["lobby"].state["conversation"]
+        url = f"http://127.0.0.1:{endpoint.port}/ofp"
+        envelope = {"openFloor": {"schema": {"version": "1.1.0"},
+                                  "conversation": {"id": conv.session.conversation_id},
+                                  "sender": {"speakerUri": "tag:agent.example,2026:x",
+                                             "serviceUrl": "https://agent.example/ofp"},
+                                  "events": [{"eventType": "getManifests"}]}}
+        async with aiohttp.ClientSession() as http, http.post(url, json=envelope) as r:
+            body = await r.json()
+        assert r.status == 200
+        (event,) = body["openFloor"]["events"]
+        assert event["eventType"] == "publishManifests"
+        manifest = event["parameters"]["servicingManifests"][0]
+        assert manifest["identification"]["openFloorRoles"] == {"convener": True}
+        assert manifest["identification"]["speakerUri"] == conv.session.me.speaker_uri
+        await leg.hangup()
+        for _ in range(100):
+            if not len(stack.app.ofp_sessions):
+                break
+            await asyncio.sleep(0.05)
+        assert len(stack.app.ofp_sessions) == 0
+    finally:
+        await endpoint.stop()

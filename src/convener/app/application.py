@@ -60,6 +60,9 @@ class ConvenerApp:
         self.resyncs = 0
         self.barge_ins = 0
         self.setup_failures = 0  # callers handed back to the dialplan because setup failed
+        from convener.ofp.endpoint import SessionRegistry
+
+        self.ofp_sessions = SessionRegistry()  # live conversations, for the OFP endpoint
         self.transcripts: Any = None  # ops TranscriptWriter when transcripts are kept
         self.turns: collections.deque[tuple[TurnTimings, str]] = collections.deque(maxlen=1000)
         self.on_call_started: list[Callable[[Call], None]] = []

@@ -79,9 +79,22 @@ async def serve(cfg) -> int:
         print(f"convener: {e}", file=sys.stderr)
         return 2
     app.transcripts = ops.transcripts
+    endpoint = None
+    if cfg.ofp.listen_port:
+        from convener.app.ofp_endpoint import OfpEndpoint
+
+        try:
+            endpoint = await OfpEndpoint.start(cfg.ofp, app.ofp_sessions)
+        except OSError as e:
+            await ops.stop()
+            print(f"convener: OFP endpoint on {cfg.ofp.listen_host}:{cfg.ofp.listen_port}: {e} "
+                  "(set ofp.listen_port, or 0 to disable)", file=sys.stderr)
+            return 2
     try:
         return await _serve(cfg, app)
     finally:
+        if endpoint is not None:
+            await endpoint.stop()
         await ops.stop()
 
 

@@ -69,6 +69,9 @@ class RoomConversation:
         self.callers = 0
         self._turns: asyncio.Lock = asyncio.Lock()
         speaker.on_spoken.append(self._spoken)
+        app.ofp_sessions.add(session)
+        # Replies caused by envelopes external agents POST to our endpoint are spoken too.
+        self._unsolicited = asyncio.create_task(self._speak_unsolicited())
 
     @classmethod
     async def open(cls, app: ConvenerApp, room: Room, speech: Speech) -> RoomConversation:
@@ -138,7 +141,15 @@ class RoomConversation:
         if "first_audio_out" not in timings.marks and not self.speaker.speaking:
             self.say(self.app.config.voice.filler, label="")
 
+    async def _speak_unsolicited(self) -> None:
+        async for reply in self.session.unsolicited():
+            self._speak_reply(reply, None)
+
     async def close(self) -> None:
+        self.app.ofp_sessions.remove(self.session)
+        self._unsolicited.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._unsolicited
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.session.close(), 3.0)
         await self.speaker.close()

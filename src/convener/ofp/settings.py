@@ -64,7 +64,7 @@ class OfpSettings:
     # Where external agents reach our OFP endpoint (published in our manifest).
     service_url: str = "http://127.0.0.1:8700/ofp"
     listen_host: str = "127.0.0.1"
-    listen_port: int = 8700
+    listen_port: int = 8700  # served by `convener run`; 0 = do not serve the endpoint
     # How a caller is identified to agents: an anonymous tag URI per caller, or "tel:<number>".
     caller_uri: Literal["anonymous", "tel"] = "anonymous"
     max_response_bytes: int = 1024 * 1024
@@ -94,7 +94,7 @@ class OfpSettings:
         if not _AUTHORITY.match(self.tag_authority):
             raise ConfigError(f"tag_authority: must look like 'example.org,2026', got {self.tag_authority!r}")
         _http_url(self.service_url, "service_url")
-        if not 0 < self.listen_port < 65536:
+        if not 0 <= self.listen_port < 65536:
             raise ConfigError(f"listen_port: out of range: {self.listen_port}")
         if self.max_response_bytes < 1024:
             raise ConfigError("max_response_bytes: must be at least 1024")
