@@ -7,6 +7,7 @@ import asyncio
 import os
 
 import numpy as np
+import pytest
 from ast_helpers import assert_clean, wait_until
 from audio_helpers import (
     RATE,
@@ -101,7 +102,20 @@ async def test_listener_hears_only_the_caller_not_the_room(config, sandbox, call
         await _stop(app)
 
 
-async def test_convener_speech_reaches_caller_without_gaps(config, sandbox, caller, ari, app):
+@pytest.mark.parametrize("transport", ["rtp", "websocket"])
+async def test_convener_speech_reaches_caller_without_gaps(config, sandbox, caller, ari, transport):
+    config.media.transport = transport
+    config.media.format = "slin16" if transport == "websocket" else "ulaw"
+    app = ConvenerApp(config)
+    app._task = asyncio.create_task(app.run())  # type: ignore[attr-defined]
+    await asyncio.wait_for(app.stream.connected.wait(), 10)
+    try:
+        await _speech_reaches_caller(config, sandbox, caller, ari, app)
+    finally:
+        await _stop(app)
+
+
+async def _speech_reaches_caller(config, sandbox, caller, ari, app):
     probe = probe_signal(2.0, seed=11)
     leg = await caller.place("100")
     await leg.wait_in_bridge()
@@ -201,3 +215,33 @@ def test_probe_has_no_internal_silence():
     p = probe_signal(2.0)
     assert longest_silence_ms(p[40:-40]) < 5
     assert active_span(p) is not None
+
+
+
+@pytest.mark.parametrize(("transport", "fmt", "rate"), [("rtp", "slin16", 16000), ("websocket", "slin16", 16000),
+                                                         ("websocket", "ulaw", 8000)])
+async def test_other_transports_and_formats_carry_caller_audio(config, sandbox, caller, ari, transport, fmt, rate):
+    """chan_websocket (Asterisk 22.6+) and 16 kHz signed linear, against the real Asterisk."""
+    from convener.audio import resample_pcm16
+
+    config.media.transport = transport
+    config.media.format = fmt
+    probe = probe_signal(1.5, seed=17)
+    write_wav(sandbox.paths.sounds_dir / "probe-fmt.wav", probe)
+    heard: dict[str, list[AudioFrame]] = {}
+    app = await _app_with_listener(config, heard)
+    try:
+        leg = await caller.place("100")
+        await leg.wait_in_bridge()
+        await wait_until(lambda: len(heard.get(leg.remote_id, [])) > 5, 5)
+        await leg.play(sandbox.paths.sound_uri("probe-fmt"))
+        await asyncio.sleep(2.2)
+        frames = heard[leg.remote_id]
+        assert {f.sample_rate for f in frames} == {rate}
+        received = np.frombuffer(resample_pcm16(b"".join(f.pcm for f in frames), rate, RATE), dtype="<i2")
+        _, corr = best_alignment(received, probe)
+        assert corr > 0.9, f"{transport}/{fmt}: caller audio does not match (corr {corr:.3f})"
+        await leg.hangup()
+        await assert_clean(ari, app)
+    finally:
+        await _stop(app)
