@@ -114,7 +114,7 @@ class RoomConversation:
                 first = True
                 async for reply in self.session.user_turn(text, speaker_uri=speaker_uri):
                     if first:
-                        if reply.envelope_sent is not None:
+                        if reply.envelope_sent:  # 0.0: convener's own reply, nothing was posted
                             timings.mark("envelope_sent", reply.envelope_sent)
                         timings.mark("reply_received", reply.reply_received or time.monotonic())
                         first = False
