@@ -84,6 +84,12 @@ class Sandbox:
             (etc / name).write_text(text)
         self.paths.sounds_dir.mkdir(parents=True, exist_ok=True)
         self.paths.recordings_dir.mkdir(parents=True, exist_ok=True)
+        # Asterisk looks up this host's name (and A.ROOT-SERVERS.NET) to find its own address;
+        # with no DNS here an unresolvable name can stall start-up. Answer locally.
+        import socket
+
+        (self.paths.root / "etc" / "hosts").write_text(
+            f"127.0.0.1\tlocalhost {socket.gethostname()}\n::1\tlocalhost ip6-localhost\n")
 
     # -- process state --------------------------------------------------------------------------
 
@@ -142,7 +148,7 @@ class Sandbox:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def up(self, wait: float = 30.0) -> Credentials:
+    def up(self, wait: float = 90.0) -> Credentials:
         """Build if needed, start Asterisk if it is not running, and wait until ARI answers."""
         build(self.paths, self.progress)
         creds = self.credentials()
@@ -179,15 +185,21 @@ class Sandbox:
     def _wait_ready(self, creds: Credentials, wait: float) -> None:
         deadline = time.monotonic() + wait
         started = time.monotonic()
+        said = 0
         while time.monotonic() < deadline:
             if self.ari_ready(creds):
                 self.progress(f"Asterisk ready, ARI at {creds.ari_url} ({time.monotonic() - started:.1f}s)")
                 return
             if not self.pid():
                 break
+            if time.monotonic() - started > said + 10:
+                said += 10
+                self.progress(f"waiting for ARI ({said}s)")
             time.sleep(0.1)
-        tail = _tail(self.paths.log_file, 25)
-        raise SandboxError(f"Asterisk did not answer ARI within {wait:.0f}s. Log {self.paths.log_file}:\n{tail}")
+        # Asterisk's own log file is written directly (its console output is buffered).
+        messages = self.paths.root / "var" / "log" / "asterisk" / "messages.log"
+        tail = _tail(messages if messages.exists() else self.paths.log_file, 25)
+        raise SandboxError(f"Asterisk did not answer ARI within {wait:.0f}s. Log {messages}:\n{tail}")
 
     def stop_process(self, timeout: float = 10.0) -> None:
         """Stop Asterisk (``core stop now``, then signals) but keep the mounts."""
@@ -208,7 +220,7 @@ class Sandbox:
             time.sleep(0.2)
         _reap(pid)
 
-    def restart(self, wait: float = 30.0) -> Credentials:
+    def restart(self, wait: float = 90.0) -> Credentials:
         """Stop and start Asterisk again (tests use this to restart it under live calls)."""
         creds = self.credentials()
         self.stop_process()
