@@ -203,7 +203,8 @@ async def test_rtp_from_another_port_and_garbage_do_not_disturb(config, sandbox,
         assert stats.dropped_foreign + stats.dropped_flood >= 2900
         received = np.frombuffer(b"".join(f.pcm for f in heard[leg.remote_id]), dtype="<i2")
         _, corr = best_alignment(received, probe)
-        assert corr > 0.9, f"caller audio disturbed (corr {corr:.3f})"
+        print(f"flood: corr {corr:.3f}, {stats}")
+        assert corr > 0.9, f"caller audio disturbed (corr {corr:.3f}, {stats})"
         await leg.hangup()
         await assert_clean(ari, app)
     finally:

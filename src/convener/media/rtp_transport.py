@@ -83,6 +83,9 @@ class PortAllocator:
                 continue
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
+                # Room for bursts (a flood from elsewhere must not crowd out Asterisk's packets
+                # in the kernel's queue before we get to drop it).
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
                 sock.setblocking(False)
                 sock.bind((host, port))
             except OSError:

@@ -84,12 +84,18 @@ class Sandbox:
             (etc / name).write_text(text)
         self.paths.sounds_dir.mkdir(parents=True, exist_ok=True)
         self.paths.recordings_dir.mkdir(parents=True, exist_ok=True)
-        # Asterisk looks up this host's name (and A.ROOT-SERVERS.NET) to find its own address;
-        # with no DNS here an unresolvable name can stall start-up. Answer locally.
+        # Asterisk looks up this host's name, then A.ROOT-SERVERS.NET, to find its own address;
+        # with no DNS reachable a lookup can stall start-up until the resolver times out. The
+        # sandbox lives on loopback: answer both locally, and let any other lookup fail at once.
         import socket
 
-        (self.paths.root / "etc" / "hosts").write_text(
-            f"127.0.0.1\tlocalhost {socket.gethostname()}\n::1\tlocalhost ip6-localhost\n")
+        etc = self.paths.root / "etc"
+        (etc / "hosts").write_text(f"127.0.0.1\tlocalhost {socket.gethostname()} A.ROOT-SERVERS.NET\n"
+                                   "::1\tlocalhost ip6-localhost\n")
+        resolv = etc / "resolv.conf"
+        if resolv.is_symlink():
+            resolv.unlink()
+        resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
 
     # -- process state --------------------------------------------------------------------------
 
