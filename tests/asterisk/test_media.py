@@ -190,6 +190,8 @@ async def test_rtp_from_another_port_and_garbage_do_not_disturb(config, sandbox,
         leg = await caller.place("100")
         await leg.wait_in_bridge()
         await wait_until(lambda: leg.remote_id in listeners and listeners[leg.remote_id].transport, 5)
+        # Audio flows only once the snoop and the media channel are bridged: wait for it.
+        await wait_until(lambda: len(heard.get(leg.remote_id, [])) > 5, 5)
         port = listeners[leg.remote_id].transport.local_port
         await leg.play(sandbox.paths.sound_uri("probe-noise"))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
