@@ -77,3 +77,14 @@ def active_span(pcm: np.ndarray, threshold: int = 300, window: int = 80) -> tupl
 def asterisk_time(ts: str) -> float:
     """An ARI event timestamp (``2026-11-26T12:00:00.123+0000``) as epoch seconds."""
     return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+def segment_match(received: np.ndarray, reference: np.ndarray, seg_ms: int = 250,
+                  rate: int = RATE) -> float:
+    """Share of ``seg_ms`` pieces of the reference found in ``received`` (each aligned on its own,
+    normalised correlation >= 0.9). A whole-signal correlation drops to ~0.5 when one frame is
+    repeated or skipped half-way (a jitter-buffer concealment); piecewise, that costs one piece."""
+    n = rate * seg_ms // 1000
+    pieces = [reference[i:i + n] for i in range(0, len(reference) - n + 1, n)]
+    found = sum(1 for p in pieces if best_alignment(received, p)[1] >= 0.9)
+    return found / len(pieces)
