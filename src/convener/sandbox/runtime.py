@@ -187,6 +187,7 @@ class Sandbox:
         finally:
             log.close()
         self.paths.state_file.write_text(json.dumps({"pid": proc.pid, "started": time.time()}))
+        self._proc = proc
 
     def _wait_ready(self, creds: Credentials, wait: float) -> None:
         deadline = time.monotonic() + wait
@@ -196,7 +197,11 @@ class Sandbox:
             if self.ari_ready(creds):
                 self.progress(f"Asterisk ready, ARI at {creds.ari_url} ({time.monotonic() - started:.1f}s)")
                 return
-            if not self.pid():
+            # Has the process we started exited? (Popen knows for sure; /proc can be racy.)
+            proc = getattr(self, "_proc", None)
+            if proc is not None and proc.poll() is not None:
+                break
+            if proc is None and not self.pid():
                 break
             if time.monotonic() - started > said + 10:
                 said += 10
@@ -205,7 +210,9 @@ class Sandbox:
         # Asterisk's own log file is written directly (its console output is buffered).
         messages = self.paths.root / "var" / "log" / "asterisk" / "messages.log"
         tail = _tail(messages if messages.exists() else self.paths.log_file, 25)
-        raise SandboxError(f"Asterisk did not answer ARI within {wait:.0f}s. Log {messages}:\n{tail}")
+        waited = time.monotonic() - started
+        raise SandboxError(f"Asterisk did not answer ARI ({waited:.0f}s of {wait:.0f}s waited"
+                           f"{', it exited' if waited < wait else ''}). Log {messages}:\n{tail}")
 
     def stop_process(self, timeout: float = 10.0) -> None:
         """Stop Asterisk (``core stop now``, then signals) but keep the mounts."""
