@@ -43,7 +43,6 @@ class CallerLeg:
     events: asyncio.Queue[ev.Event] = field(default_factory=asyncio.Queue)
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _bridged: asyncio.Event = field(default_factory=asyncio.Event)
-    _left_bridge: asyncio.Event = field(default_factory=asyncio.Event)
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def observe(self, event: ev.Event) -> None:
@@ -57,8 +56,6 @@ class CallerLeg:
             self.bridge_id = event.bridge.id
             self.in_bridge_at = self.in_bridge_at or now
             self._bridged.set()
-        elif isinstance(event, ev.ChannelLeftBridge) and cid == self.remote_id:
-            self._left_bridge.set()
         elif isinstance(event, ev.ChannelDialplan) and cid == self.remote_id:
             self.dialplan.append((event.dialplan_app, event.dialplan_app_data))
         elif isinstance(event, ev.ChannelDestroyed) and cid in (self.local_id, self.remote_id):
@@ -88,9 +85,6 @@ class CallerLeg:
                     await asyncio.wait_for(self._bridged.wait(), 0.02)
         assert self.bridge_id is not None
         return self.bridge_id
-
-    async def wait_left_bridge(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._left_bridge.wait(), timeout)
 
     async def wait_ended(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._ended.wait(), timeout)
