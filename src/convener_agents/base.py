@@ -1,9 +1,11 @@
 """A minimal Open Floor servicing agent (1.1.0 section 2.1) and its aiohttp HTTP service.
 
 ``SkillAgent.handle(envelope)`` applies the minimal behaviours: answer ``getManifests`` with its
-manifest, accept an ``invite`` (``acceptInvite`` plus an answer to the last thing the caller
-said in ``dialogHistory``, or a greeting), take and give back the floor on ``grantFloor`` /
-``revokeFloor``, leave on ``uninvite``, and answer callers' utterances while it holds the floor.
+manifest, accept an ``invite`` (``acceptInvite`` plus an answer to what the caller asked in
+``dialogHistory``, or a greeting: the caller's utterances since another agent last spoke
+fill the agent's slots first, so "from Boston to Denver next Friday" is not asked again),
+take and give back the floor on ``grantFloor`` / ``revokeFloor``, leave on ``uninvite``, and
+answer callers' utterances while it holds the floor.
 Events addressed to someone else are ignored. Subclasses implement ``respond``.
 """
 
@@ -92,6 +94,10 @@ class SkillAgent(ABC):
     def greeting(self) -> str:
         return f"Hi, this is {self.name}. How can I help?"
 
+    def prefill(self, state: ConversationState, text: str) -> None:
+        """Take what the caller already said before the invite into the slots (no reply)."""
+        return None
+
     # --- envelope handling -------------------------------------------------------------------
 
     def _for_me(self, ev: Event) -> bool:
@@ -128,10 +134,10 @@ class SkillAgent(ABC):
                 state.inviter = env.sender_uri
                 self.conversations[cid] = state
                 out.append(accept_invite(To(env.sender_uri)))
-                last = next(
-                    (d for d in reversed(ev.dialog_history or []) if self._from_caller(d, humans)), None
-                )
-                reply = self.respond(state, last.text) if last else Reply(self.greeting())
+                request = self._request(ev.dialog_history or [], humans, set(self._conveners(env)))
+                for earlier in request[:-1]:
+                    self.prefill(state, earlier.text)
+                reply = self.respond(state, request[-1].text) if request else Reply(self.greeting())
                 out.extend(self._say(reply))
             elif et == "grantFloor":
                 state.joined = state.has_floor = True
@@ -148,6 +154,17 @@ class SkillAgent(ABC):
                 if self._from_caller(de, humans) or (ev.private and de.speaker_uri != self.speaker_uri):
                     out.extend(self._say(self.respond(state, de.text)))
         return out
+
+    def _request(self, history: list[DialogEvent], humans: set[str] | None, conveners: set[str]) -> list[DialogEvent]:
+        """The caller's utterances at the end of ``history`` since an agent other than the
+        convener last spoke (the request, and e.g. the answer to "Flights, or RentRight?")."""
+        out: list[DialogEvent] = []
+        for d in reversed(history):
+            if self._from_caller(d, humans) and d.speaker_uri not in conveners:
+                out.append(d)
+            elif d.speaker_uri not in conveners:
+                break
+        return out[::-1]
 
     @staticmethod
     def _conveners(env: Envelope) -> list[str]:

@@ -44,6 +44,9 @@ class FlightsAgent(SkillAgent):
         s["asked"] = "confirm"
         return Reply(f"{s['origin']} to {s['destination']}, {s['date']}. Shall I book it?")
 
+    def prefill(self, state: ConversationState, text: str) -> None:
+        self._fill(state.slots, text)
+
     @staticmethod
     def _changed(s: dict[str, object], text: str) -> bool:
         return bool(find_cities(text) or find_date(text))

@@ -25,6 +25,13 @@ class HotelsAgent(SkillAgent):
     def greeting(self) -> str:
         return "Hi, this is Hotels. Which city do you need a room in?"
 
+    def prefill(self, state: ConversationState, text: str) -> None:
+        cities = [c for _, c in find_cities(text)]
+        if cities:
+            state.slots["city"] = cities[0]
+        if date := find_date(text):
+            state.slots["date"] = date
+
     def respond(self, state: ConversationState, text: str) -> Reply:
         s = state.slots
         if s.get("asked") == "confirm":

@@ -28,6 +28,10 @@ class WeatherAgent(SkillAgent):
     def greeting(self) -> str:
         return "Hi, this is Weather. Which city?"
 
+    def prefill(self, state: ConversationState, text: str) -> None:
+        if cities := find_cities(text):
+            state.slots["city"] = cities[0][1]
+
     def respond(self, state: ConversationState, text: str) -> Reply:
         cities = [c for _, c in find_cities(text)]
         city = cities[0] if cities else state.slots.get("city")

@@ -7,7 +7,7 @@ from convener.ofp.dialog import text_event
 from convener.ofp.envelope import Envelope, Event, To
 from convener.ofp.floor import FloorManager
 from convener.ofp.identity import convener_identification, human_identification
-from convener.ofp.manifest import Manifest
+from convener.ofp.manifest import Capability, Identification, Manifest
 from convener.ofp.policy import ConvenerPolicy
 from convener.ofp.routing import explicit_request, rank
 from convener.ofp.settings import OfpSettings
@@ -196,3 +196,84 @@ def test_whispers_to_the_convener_stay_out_of_the_history() -> None:
     assert w.policy.on_envelope(Envelope(w.floor.conversation(), f, [secret]), w.floor) == []
     events = w.hear("Book a flight to Denver")
     assert [h.text for h in events[-1].dialog_history or []] == ["Book a flight to Denver"]
+
+
+# --- calibrated decisions (keyphrase router: deterministic, no model) ----------------------------
+
+RENTRIGHT = Manifest(
+    Identification("tag:rentright.invalid,2026:a", "http://127.0.0.1:9010/ofp", conversational_name="RentRight",
+                   synopsis="Your car rental agent."),
+    [Capability(["airport", "car rental", "rental car"], ["Reserve a rental vehicle."])],
+)
+
+
+class Room(World):
+    """A World with a car-rental agent whose keyphrases overlap with Flights ("airport")."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)
+        ms = [*MANIFESTS, RENTRIGHT]
+        self.policy = ConvenerPolicy(self.settings, self.me, lambda: ms)
+        self.policy.humans.add(self.human.speaker_uri)
+
+    def resolve(self, to: To) -> object:  # type: ignore[override]
+        ms = [*MANIFESTS, RENTRIGHT]
+        return next((m.identification for m in ms if m.identification.speaker_uri == to.speaker_uri), None)
+
+
+def said(events: list[Event]) -> list[str]:
+    return [e.dialog_event.text for e in events if e.event_type == "utterance" and e.dialog_event is not None]
+
+
+def test_two_close_candidates_get_one_question_and_the_answer_settles_it() -> None:
+    for answer in ("car rental", "the second one", "RentRight please"):
+        w = Room()
+        q = w.hear("Something at the Phoenix airport tomorrow")
+        assert kinds(q) == ["utterance"] and said(q) == ["Flights, or RentRight?"]
+        events = w.hear(answer)
+        assert kinds(events) == ["utterance", "invite"], answer
+        assert events[1].to is not None and events[1].to.speaker_uri == RENTRIGHT.identification.speaker_uri
+        history = [h.text for h in events[1].dialog_history or []]
+        assert history[0] == "Something at the Phoenix airport tomorrow" and history[-1] == answer
+    w = Room()
+    w.hear("Something at the Phoenix airport tomorrow")
+    events = w.hear("flights please")
+    assert events[-1].to is not None and events[-1].to.speaker_uri == FLIGHTS.identification.speaker_uri
+    w = Room()
+    w.hear("Something at the Phoenix airport tomorrow")
+    assert w.hear("the first one")[-1].to.speaker_uri == FLIGHTS.identification.speaker_uri  # type: ignore[union-attr]
+
+
+def test_none_fits_names_what_the_agents_do() -> None:
+    text = said(World().hear("What is the meaning of life?"))[0]
+    assert text.startswith("Sorry, none of our agents can help with that.")
+    assert "Flights: Books airline flights between cities." in text
+    assert "Weather: Tells today's weather in a city." in text
+
+
+def test_explicit_request_wordings_invite_that_agent() -> None:
+    for text, agent in (("Put me through to the weather agent.", WEATHER), ("Can I speak with Hotels?", HOTELS),
+                        ("get me the weather agent", WEATHER)):
+        events = World().hear(text)
+        assert kinds(events) == ["utterance", "invite"], text
+        assert events[1].to is not None and events[1].to.speaker_uri == agent.identification.speaker_uri
+
+
+def test_two_requests_the_second_agent_is_invited_when_the_first_yields() -> None:
+    w = World()
+    events = w.hear("I need a flight and a hotel in Denver")
+    assert kinds(events) == ["utterance", "invite"]
+    assert events[1].to is not None and events[1].to.speaker_uri == FLIGHTS.identification.speaker_uri
+    f = FLIGHTS.identification.speaker_uri
+    w.hear("From Boston next Friday")  # Flights holds the floor and answers
+    agent_env = Envelope(w.floor.conversation(), f, [
+        E.utterance(text_event(f, "Booked: Boston to Denver, next Friday.")), E.yield_floor("@complete")])
+    w.floor.process(agent_env)
+    out = w.policy.on_envelope(agent_env, w.floor)
+    assert kinds(out) == ["utterance", "invite"]
+    inv = out[1]
+    assert inv.to is not None and inv.to.speaker_uri == HOTELS.identification.speaker_uri
+    history = [h.text for h in inv.dialog_history or []]
+    assert history[-1] == "I need a flight and a hotel in Denver"
+    # Only once.
+    assert w.policy.on_envelope(agent_env, w.floor) == []

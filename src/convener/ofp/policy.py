@@ -6,11 +6,17 @@ in ``[ofp] convener_agent``; the session then sends it the same envelopes over H
 
 Decisions:
 
-- A caller's utterance that names an agent ("let me talk to the weather agent") hands the floor
-  to that agent. Otherwise the utterance is scored against the manifests (keyphrases first,
-  descriptions more weakly). With no agent holding the floor, the best agent above the
-  threshold is brought in; when an agent holds the floor, the floor moves only if another agent
-  fits clearly better. When nothing fits and no agent holds the floor, the caller is told so.
+- Routing (``convener.ofp.routing``): a caller's utterance that names an agent ("put me
+  through to the weather agent") hands the floor to that agent. Otherwise the router weighs
+  meaning (sentence embeddings of the manifests, when the model is installed) and keyphrases.
+  With no agent holding the floor: a clear winner is invited; two close candidates get one
+  short question naming both ("Flights, or RentRight?") and the caller's next utterance
+  settles it ("the first one", "car rental", "flights please"); when nothing fits, the caller
+  is told so and what the agents can do. When an agent holds the floor, the floor moves only
+  if another agent is named or fits clearly better.
+- Two requests in one sentence ("a flight and a hotel in Denver"): the first agent is invited;
+  when it yields the floor, the second is invited with a dialogHistory that ends with the
+  request that named it.
 - Handing over: ``revokeFloor`` (``@override``) to the agent holding the floor, an optional
   spoken "Connecting you to ..." and either ``invite`` with ``dialogHistory`` (a new agent) or
   ``grantFloor`` plus a private utterance carrying the caller's request (an agent already in
@@ -43,7 +49,7 @@ from convener.ofp.envelope import (
 )
 from convener.ofp.floor import Delegation, FloorManager
 from convener.ofp.manifest import Identification, Manifest
-from convener.ofp.routing import explicit_request, rank, score
+from convener.ofp.routing import Router
 from convener.ofp.settings import OfpSettings
 
 log = logging.getLogger(__name__)
@@ -58,10 +64,16 @@ class ConvenerPolicy:
         settings: OfpSettings,
         me: Identification,
         catalog: Callable[[], Sequence[Manifest]],
+        router: Router | None = None,
     ) -> None:
         self.settings = settings
         self.me = me
         self._catalog = catalog
+        self.router = router or Router.keyphrases_only(settings.match_threshold)
+        # The question "A, or B?" is open: (A, B, the request it is about).
+        self._asking: tuple[Manifest, Manifest, DialogEvent] | None = None
+        # A second request of the same sentence, for when the first agent yields: (agent, request).
+        self._pending: tuple[Manifest, DialogEvent] | None = None
         self.humans: set[str] = set()
         self.history: deque[DialogEvent] = deque(maxlen=max(settings.history_events, 1) * 4)
         self._faults: dict[str, int] = {}
@@ -118,6 +130,15 @@ class ConvenerPolicy:
                 self.history.append(ev.dialog_event)
                 if env.sender_uri in self.humans:
                     out.extend(self._route(ev.dialog_event, floor))
+            elif ev.event_type == "yieldFloor" and env.sender_uri not in self.humans and self._pending:
+                target, request = self._pending
+                if target.identification.speaker_uri == env.sender_uri:
+                    continue
+                self._pending = None
+                name = target.identification.conversational_name
+                self._decide(f"{self._name(floor, env.sender_uri)} yielded; on to {name} for {request.text!r}")
+                focal = [u for u in self._agents_with_floor(floor) if u != env.sender_uri]
+                out.extend(self._hand_over(target, request, floor, focal, history=self._history_until(request)))
             elif ev.event_type == "declineInvite" and env.sender_uri not in self.humans:
                 name = self._name(floor, env.sender_uri)
                 self._decide(f"{name} declined the invite ({ev.reason or 'no reason'})")
@@ -128,35 +149,43 @@ class ConvenerPolicy:
         text = de.text
         manifests = list(self._catalog())
         focal = self._agents_with_floor(floor)
-        target = explicit_request(text, manifests)
-        if target is not None:
-            self._decide(f"caller asked for {target.identification.conversational_name}")
-        else:
-            ranked = rank(text, manifests)
-            best = ranked[0] if ranked and ranked[0].score >= self.settings.match_threshold else None
-            if best is None:
-                if focal:
-                    return []  # the agent holding the floor heard it and answers
-                self._decide(f"no agent fits {text!r}")
-                names = [m.identification.conversational_name for m in manifests]
-                offer = f" I can connect you to {_join(names)}." if names else ""
-                return [self._say(f"Sorry, none of our agents can help with that.{offer}")]
+        if self._asking is not None:
+            a, b, _request = self._asking
+            self._asking = None
+            pick = self.router.choose(text, [a, b])
+            if pick is not None:
+                self._decide(f"caller chose {pick.identification.conversational_name} ({text!r})")
+                return self._hand_over(pick, de, floor, focal)
+        d = self.router.route(text, manifests, focal)
+        if d.kind == "stay":
+            return []  # the agent holding the floor heard it and answers
+        if d.kind == "none":
             if focal:
-                focal_scores = [
-                    score(text, m) for u in focal if (m := self._manifest(u)) is not None
-                ]
-                if best.manifest.identification.speaker_uri in focal:
-                    return []
-                if focal_scores and best.score <= max(focal_scores):
-                    return []
-            target = best.manifest
-            self._decide(
-                f"{target.identification.conversational_name} fits {text!r} (score {best.score:.2f})"
-            )
+                return []
+            self._decide(f"no agent fits {text!r}: {d.why}")
+            return [self._say(_none_fits(manifests))]
+        if d.kind == "ask":
+            a, b = d.targets[0], d.targets[1]
+            self._asking = (a, b, de)
+            self._decide(f"asking between {_label(a)} and {_label(b)} for {text!r}: {d.why}")
+            return [self._say(f"{_label(a)}, or {_label(b)}?")]
+        target = d.targets[0]
+        self._decide(f"{target.identification.conversational_name} for {text!r}: {d.why}")
+        self._pending = (d.then, de) if d.then is not None else None
         return self._hand_over(target, de, floor, focal)
 
+    def _history_until(self, de: DialogEvent) -> list[DialogEvent]:
+        """The recent history as it was when ``de`` was said (``de`` last)."""
+        events = list(self.history)
+        idx = next((i for i in range(len(events) - 1, -1, -1) if events[i] is de or events[i].id == de.id), None)
+        if idx is None:
+            return [*self.recent_history(), de]
+        n = self.settings.history_events
+        return events[max(0, idx + 1 - n) : idx + 1] if n else []
+
     def _hand_over(
-        self, target: Manifest, de: DialogEvent, floor: FloorManager, focal: list[str]
+        self, target: Manifest, de: DialogEvent, floor: FloorManager, focal: list[str],
+        history: list[DialogEvent] | None = None,
     ) -> list[Event]:
         uri = target.identification.speaker_uri
         if uri in focal:
@@ -172,7 +201,8 @@ class ConvenerPolicy:
             events.append(grant_floor(To.of(ident)))
             events.append(utterance(request, to=To.of(ident, private=True)))
         else:
-            events.append(invite(To.of(target.identification), dialog_history=self.recent_history()))
+            hist = self.recent_history() if history is None else history
+            events.append(invite(To.of(target.identification), dialog_history=hist))
         return events
 
     # --- delegations -------------------------------------------------------------------------
@@ -228,6 +258,31 @@ class ConvenerPolicy:
             what = "is not answering" if token == "@timedOut" else "is having a problem"
             events.append(self._say(f"Sorry, {name} {what} right now."))
         return events
+
+
+def _label(m: Manifest) -> str:
+    return m.identification.conversational_name or "the agent"
+
+
+MAX_OFFERED = 6
+
+
+def _none_fits(manifests: Sequence[Manifest]) -> str:
+    """ "Sorry, none of our agents can help with that." and what they can do."""
+    shown = [m for m in manifests if m.identification.conversational_name][:MAX_OFFERED]
+    if not shown:
+        return "Sorry, none of our agents can help with that."
+    names = [_label(m) for m in shown]
+    what = " ".join(
+        f"{_label(m)}: {_first_sentence(m.identification.synopsis)}" for m in shown if m.identification.synopsis
+    )
+    return f"Sorry, none of our agents can help with that. I can connect you to {_join(names)}. {what}".strip()
+
+
+def _first_sentence(text: str, limit: int = 90) -> str:
+    t = text.strip().split(". ")[0].strip()
+    t = t if len(t) <= limit else t[: limit].rsplit(" ", 1)[0] + "..."
+    return t if t.endswith((".", "!", "?", "...")) else t + "."
 
 
 def _join(names: list[str]) -> str:

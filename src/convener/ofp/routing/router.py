@@ -1,0 +1,179 @@
+"""The router: signals for each agent (explicit name, meaning, keyphrases) and the decision.
+
+It holds the embedding model (or None: keyphrases only) and the manifest index. The convener
+policy calls ``route`` synchronously; the session first awaits ``prepare`` (and ``index`` when
+manifests are fetched), which run the model off the event loop, so ``route`` finds the
+vectors ready and only does arithmetic. ``route`` still works without ``prepare`` (it then
+embeds inline), which keeps pure tests and benchmarks simple.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from convener.ofp.manifest import Manifest
+from convener.ofp.routing.decision import (
+    KEYPHRASES,
+    MEANING,
+    Calibration,
+    Candidate,
+    Decision,
+    choose,
+    decide,
+    split_requests,
+)
+from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, load_model
+from convener.ofp.routing.keyphrases import explicit_request, score
+
+log = logging.getLogger(__name__)
+
+QUERY_CACHE = 64
+
+
+class Router:
+    def __init__(self, model: Embedder | None = None, calibration: Calibration | None = None) -> None:
+        self.model = model
+        self.index = ManifestIndex(model) if model is not None else None
+        self.calibration = calibration or (MEANING if model is not None else KEYPHRASES)
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.query_cache = QUERY_CACHE
+        self._qlock = threading.Lock()
+
+    @classmethod
+    def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
+        return cls(None, replace(KEYPHRASES, none_below=match_threshold))
+
+    @classmethod
+    def default(cls, mode: str = "meaning", match_threshold: float = KEYPHRASES.none_below) -> Router:
+        """Routing by meaning when the model is installed and intact, else by keyphrases."""
+        if mode != "meaning":
+            return cls.keyphrases_only(match_threshold)
+        try:
+            model = load_model()
+        except ModelIntegrityError as e:
+            log.error("routing by meaning is off: %s", e)
+            model = None
+        return cls(model) if model is not None else cls.keyphrases_only(match_threshold)
+
+    @property
+    def by_meaning(self) -> bool:
+        return self.model is not None
+
+    # --- the I/O side: model calls, off the loop -------------------------------------------
+
+    def _embed_queries(self, texts: Sequence[str]) -> None:
+        assert self.model is not None
+        with self._qlock:
+            todo = [t for t in dict.fromkeys(texts) if t not in self._queries]
+        if not todo:
+            return
+        assert self.index is not None
+        vectors = self.index.query_vector(self.model.embed(todo))
+        with self._qlock:
+            for t, v in zip(todo, vectors, strict=True):
+                self._queries[t] = v
+            while len(self._queries) > self.query_cache:
+                self._queries.popitem(last=False)
+
+    def _query(self, text: str) -> np.ndarray:
+        with self._qlock:
+            v = self._queries.get(text)
+        if v is None:
+            self._embed_queries([text])
+            with self._qlock:
+                v = self._queries[text]
+        return v
+
+    async def index_manifests(self, manifests: Sequence[Manifest]) -> int:
+        """Embed manifests not embedded yet with their current content (off the loop)."""
+        if self.index is None:
+            return 0
+        todo = [m for m in manifests if not self.index.has(m)]
+        if not todo:
+            return 0
+        return await asyncio.to_thread(self.index.add, todo)
+
+    async def prepare(self, text: str, manifests: Sequence[Manifest]) -> None:
+        """Embed the request (and its parts) and any new manifest, off the loop."""
+        if self.model is None:
+            return
+        parts = split_requests(text)
+        texts = [text, *parts] if len(parts) > 1 else [text]
+        if any(t not in self._queries for t in texts):
+            await asyncio.to_thread(self._embed_queries, texts)
+        await self.index_manifests(manifests)
+
+    # --- the decision -----------------------------------------------------------------------
+
+    def candidates(self, text: str, manifests: Sequence[Manifest]) -> list[Candidate]:
+        named = explicit_request(text, manifests)
+        meaning: list[float | None] = [None] * len(manifests)
+        if self.index is not None and manifests:
+            meaning = list(self.index.similarity(self._query(text), manifests))
+        return [
+            Candidate(m, score(text, m), meaning[i], named is m) for i, m in enumerate(manifests)
+        ]
+
+    def route(self, text: str, manifests: Sequence[Manifest], focal: Sequence[str] = ()) -> Decision:
+        c = self.calibration
+        whole = decide(self.candidates(text, manifests), c, focal)
+        if whole.kind == "invite" and whole.why.startswith("caller asked for"):
+            return whole
+        parts = split_requests(text)
+        if len(parts) < 2 or focal:
+            return whole
+        picks: list[tuple[Manifest, str]] = []
+        for p in parts:
+            d = decide(self.candidates(p, manifests), c)
+            if d.target is not None and all(d.target is not m for m, _ in picks):
+                picks.append((d.target, p))
+        if len(picks) < 2:
+            return whole
+        (first, _), (second, second_text) = picks[0], picks[1]
+        name = first.identification.conversational_name
+        return Decision(
+            "invite", (first,), f"two requests: {name} first, then {second.identification.conversational_name}",
+            whole.scores, then=second, then_text=second_text,
+        )
+
+    def choose(self, text: str, options: Sequence[Manifest]) -> Manifest | None:
+        """The agent the caller's answer to "A, or B?" picks, or None."""
+        kp = [score(text, m) for m in options]
+        meaning = None
+        if self.index is not None and options:
+            meaning = self.index.similarity(self._query(text), options)
+        return choose(text, options, kp, meaning)
+
+    def prepare_sync(self, text: str, manifests: Sequence[Manifest]) -> None:
+        """``prepare`` in the calling thread (benchmarks, tools without an event loop)."""
+        if self.model is None:
+            return
+        parts = split_requests(text)
+        self._embed_queries([text, *parts] if len(parts) > 1 else [text])
+        if self.index is not None:
+            self.index.add(manifests)
+
+
+_shared: dict[tuple[str, float], Router] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared_sync(mode: str, match_threshold: float) -> Router:
+    with _shared_lock:
+        key = (mode, match_threshold)
+        if key not in _shared:
+            _shared[key] = Router.default(mode, match_threshold)
+        return _shared[key]
+
+
+async def shared_router(mode: str = "meaning", match_threshold: float = KEYPHRASES.none_below) -> Router:
+    """The process-wide router (model and manifest index shared by all calls), loaded off the loop."""
+    r = _shared.get((mode, match_threshold))
+    return r if r is not None else await asyncio.to_thread(_shared_sync, mode, match_threshold)

@@ -1,0 +1,135 @@
+"""Routing without the embedding model: names, keyphrases, bounds, the pure decision."""
+
+from __future__ import annotations
+
+import time
+
+from convener.ofp.manifest import Capability, Identification, Manifest
+from convener.ofp.routing import Router, choose, decide, explicit_request, rank, score, split_requests
+from convener.ofp.routing.decision import KEYPHRASES, MEANING, Candidate
+from convener.ofp.routing.embeddings import MAX_UNIT_CHARS, MAX_UNITS, content_key, units
+from convener_agents.flights import FlightsAgent
+from convener_agents.hotels import HotelsAgent
+from convener_agents.weather import WeatherAgent
+
+MANIFESTS: list[Manifest] = [
+    cls(f"http://127.0.0.1:{9000 + i}/ofp").manifest for i, cls in enumerate((FlightsAgent, HotelsAgent, WeatherAgent))
+]
+FLIGHTS, HOTELS, WEATHER = MANIFESTS
+
+
+def manifest(name: str, synopsis: str = "", keyphrases: list[str] | None = None,
+             descriptions: list[str] | None = None) -> Manifest:
+    return Manifest(
+        Identification(f"tag:test.invalid,2026:{name.lower().replace(' ', '-')}", f"http://{name.lower()}.invalid/",
+                       conversational_name=name, synopsis=synopsis),
+        [Capability(keyphrases or [], descriptions or [])],
+    )
+
+
+def name_of(m: Manifest | None) -> str | None:
+    return m.identification.conversational_name if m else None
+
+
+RENTRIGHT = manifest("RentRight", "Your car rental agent.", ["car hire"], ["Reserve a rental vehicle."])
+POLLY = manifest("Polly the Parrot", "A friendly parrot that repeats everything you say!", ["echo", "repeat"])
+ALL = [*MANIFESTS, RENTRIGHT, POLLY]
+
+
+def test_explicit_requests_in_common_wordings() -> None:
+    cases = {
+        "put me through to the weather agent": "Weather",
+        "Put me through to Weather, please.": "Weather",
+        "can I speak with hotels": "Hotels",
+        "Can I speak with Hotels, please?": "Hotels",
+        "get me the weather agent": "Weather",
+        "transfer me to flights": "Flights",
+        "I'd like RentRight please": "RentRight",
+        "RentRight, please": "RentRight",
+        "can I talk to Polly?": "Polly the Parrot",
+        "connect me to polly the parrot": "Polly the Parrot",
+        "i wanna talk to the hotels guy": "Hotels",
+    }
+    for text, want in cases.items():
+        assert name_of(explicit_request(text, ALL)) == want, text
+    for text in ("what's the weather like", "Book a room in Boston", "I need a car at the airport"):
+        assert explicit_request(text, ALL) is None, text
+
+
+def test_keyphrase_stuffing_cannot_win() -> None:
+    words = [f"word{i}" for i in range(10_000)]
+    stuffed = manifest("Stuffer", "x" * 1_000_000, [*FLIGHTS.keyphrases, *HOTELS.keyphrases, *words], ["y" * 1_000_000])
+    ms = [stuffed, *MANIFESTS]
+    assert name_of(rank("Book a flight to Denver", ms)[0].manifest) == "Flights"
+    assert name_of(rank("I need a hotel room in Boston", ms)[0].manifest) == "Hotels"
+    assert score("Book a flight to Denver", stuffed) < score("Book a flight to Denver", FLIGHTS) / 2
+
+
+def test_hostile_manifests_are_bounded_in_what_is_read_and_embedded() -> None:
+    words = [f"word{i}" for i in range(10_000)]
+    stuffed = manifest("Stuffer", "s" * 1_000_000, words, ["d" * 1_000_000] * 50)
+    pieces = units(stuffed)
+    assert len(pieces) <= MAX_UNITS and all(len(p) <= MAX_UNIT_CHARS for p in pieces)
+    # Scoring it costs about what scoring an honest manifest costs (bounded work, not timed
+    # against a budget: compared with itself so that machine load does not matter).
+    t0 = time.perf_counter()
+    for _ in range(20):
+        score("Book a flight to Denver next Friday", stuffed)
+    hostile = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(20):
+        score("Book a flight to Denver next Friday", FLIGHTS)
+    honest = time.perf_counter() - t0
+    assert hostile < 50 * honest + 0.05
+    # Changes past what is read do not change the embedding key.
+    tail = manifest("Stuffer", "s" * 1_000_000 + "tail", words + ["more"], ["d" * 1_000_000] * 50)
+    assert content_key(tail) == content_key(stuffed)
+
+
+def test_split_requests() -> None:
+    assert split_requests("I need a flight and a hotel in Denver") == ["I need a flight", "a hotel in Denver"]
+    assert split_requests("Book a room in Chicago, then tell me the weather there") == [
+        "Book a room in Chicago", "tell me the weather there"]
+    assert split_requests("Boston to Denver next Friday") == ["Boston to Denver next Friday"]
+
+
+def test_decide_clear_ask_none_and_focal() -> None:
+    c = MEANING
+    cands = [Candidate(FLIGHTS, 1.0, 0.6), Candidate(HOTELS, 0.0, 0.2), Candidate(WEATHER, 0.0, 0.1)]
+    assert decide(cands, c).kind == "invite" and decide(cands, c).target is FLIGHTS
+    close = [Candidate(FLIGHTS, 0.0, 0.40), Candidate(RENTRIGHT, 0.0, 0.395), Candidate(WEATHER, 0.0, 0.1)]
+    d = decide(close, c)
+    assert d.kind == "ask" and {name_of(m) for m in d.targets} == {"Flights", "RentRight"}
+    low = [Candidate(FLIGHTS, 0.0, 0.05), Candidate(HOTELS, 0.0, 0.04)]
+    assert decide(low, c).kind == "none"
+    named = [Candidate(FLIGHTS, 0.0, 0.9), Candidate(WEATHER, 0.0, 0.1, explicit=True)]
+    assert decide(named, c).target is WEATHER
+    # An agent holds the floor: a close call stays with it; a clearly better fit moves.
+    fl = [FLIGHTS.identification.speaker_uri]
+    assert decide([Candidate(FLIGHTS, 0.0, 0.23), Candidate(WEATHER, 0.0, 0.30)], c, fl).kind == "stay"
+    assert decide([Candidate(FLIGHTS, 0.0, 0.07), Candidate(HOTELS, 0.0, 0.72)], c, fl).target is HOTELS
+
+
+def test_keyphrase_router_asks_on_ties_and_names_none() -> None:
+    airport_cars = manifest("RentRight", "Cars.", ["airport"])
+    r = Router.keyphrases_only()
+    d = r.route("something at the airport", [FLIGHTS, airport_cars])
+    assert d.kind == "ask" and {name_of(m) for m in d.targets} == {"Flights", "RentRight"}
+    assert r.route("What is the meaning of life?", MANIFESTS).kind == "none"
+    assert KEYPHRASES.none_below == 1.0
+
+
+def test_two_requests_go_to_the_first_then_the_second() -> None:
+    d = Router.keyphrases_only().route("I need a flight and a hotel in Denver", MANIFESTS)
+    assert d.target is FLIGHTS and d.then is HOTELS and d.then_text == "a hotel in Denver"
+
+
+def test_the_answer_to_the_question_settles_it() -> None:
+    opts = [FLIGHTS, RENTRIGHT]
+    assert choose("the first one", opts) is FLIGHTS
+    assert choose("the second one please", opts) is RENTRIGHT
+    assert choose("flights please", opts) is FLIGHTS
+    assert choose("RentRight", opts) is RENTRIGHT
+    r = Router.keyphrases_only()
+    assert r.choose("car rental", opts) is RENTRIGHT
+    assert r.choose("hmm I don't know", opts) is None
