@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 from convener.ofp.manifest import Capability, Identification, Manifest
 from convener.ofp.routing import Router, choose, decide, explicit_request, rank, score, split_requests
 from convener.ofp.routing.decision import KEYPHRASES, MEANING, Candidate
 from convener.ofp.routing.embeddings import MAX_UNIT_CHARS, MAX_UNITS, content_key, units
+from convener.ofp.routing.keyphrases import (
+    MAX_DESCRIPTIONS,
+    MAX_KEYPHRASES,
+    MAX_TEXT_CHARS,
+    descriptions,
+    keyphrases,
+)
 from convener_agents.flights import FlightsAgent
 from convener_agents.hotels import HotelsAgent
 from convener_agents.weather import WeatherAgent
@@ -70,19 +75,12 @@ def test_hostile_manifests_are_bounded_in_what_is_read_and_embedded() -> None:
     stuffed = manifest("Stuffer", "s" * 1_000_000, words, ["d" * 1_000_000] * 50)
     pieces = units(stuffed)
     assert len(pieces) <= MAX_UNITS and all(len(p) <= MAX_UNIT_CHARS for p in pieces)
-    # Scoring it costs about what scoring an honest manifest costs (bounded work, not timed
-    # against a budget: compared with itself so that machine load does not matter).
-    t0 = time.perf_counter()
-    for _ in range(20):
-        score("Book a flight to Denver next Friday", stuffed)
-    hostile = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(20):
-        score("Book a flight to Denver next Friday", FLIGHTS)
-    honest = time.perf_counter() - t0
-    assert hostile < 50 * honest + 0.05
+    # Scoring reads a bounded part of it: the work for the others does not grow with it.
+    assert len(keyphrases(stuffed)) == MAX_KEYPHRASES
+    assert len(descriptions(stuffed)) <= MAX_DESCRIPTIONS
+    assert all(len(d) <= MAX_TEXT_CHARS for d in descriptions(stuffed))
     # Changes past what is read do not change the embedding key.
-    tail = manifest("Stuffer", "s" * 1_000_000 + "tail", words + ["more"], ["d" * 1_000_000] * 50)
+    tail = manifest("Stuffer", "s" * 1_000_000 + "tail", [*words, "more"], ["d" * 1_000_000] * 50)
     assert content_key(tail) == content_key(stuffed)
 
 
