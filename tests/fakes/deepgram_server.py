@@ -9,6 +9,8 @@ Real aiohttp server on 127.0.0.1 (random port). It follows Deepgram's documented
   ``Metadata`` (answer to CloseStream, then close).
 * ``GET /v2/listen`` (WebSocket, Flux): ``Connected``, ``TurnInfo`` with ``StartOfTurn``,
   ``Update``, ``EndOfTurn``; client ``ForceEndTurn``, ``CloseStream``.
+* ``keyterm`` (Nova-3, Flux) and ``keywords`` (older models) query parameters: on another
+  model, HTTP 400 as the service answers; every value is kept in ``Connection.query``.
 * ``POST /v1/speak`` (Aura REST): JSON ``{"text": ...}`` → streamed raw linear16 audio.
 
 It cannot recognise speech: it detects speech by energy and "recognises" the next entry of
@@ -37,7 +39,9 @@ FRAME_S = 0.02
 @dataclass
 class Connection:
     path: str
-    params: dict[str, str]
+    params: dict[str, str]  # the first value of each query parameter
+    query: list[tuple[str, str]] = field(default_factory=list)  # all of them, decoded, in order
+    raw_query: str = ""  # as sent (percent-encoded)
     audio_bytes: int = 0
     messages: list[str] = field(default_factory=list)  # client JSON message types, in order
     sent: list[dict[str, Any]] = field(default_factory=list)  # server messages sent
@@ -165,6 +169,12 @@ class FakeDeepgram:
             return web.Response(status=400, headers={"dg-error": "unsupported encoding"})
         if params.get("sample_rate") not in ("8000", "16000"):
             return web.Response(status=400, headers={"dg-error": "unsupported sample_rate"})
+        # Deepgram documents keyterm for Nova-3 and Flux only, keywords for the older models only.
+        model = params.get("model", "")
+        if "keyterm" in params and not model.startswith(("nova-3", "flux")):
+            return web.Response(status=400, headers={"dg-error": "keyterm needs Nova-3 or Flux"})
+        if "keywords" in params and model.startswith(("nova-3", "flux")):
+            return web.Response(status=400, headers={"dg-error": "keywords not supported on this model; use keyterm"})
         return None
 
     async def _send(self, ws: web.WebSocketResponse, conn: Connection, msg: dict[str, Any]) -> None:
@@ -209,7 +219,8 @@ class FakeDeepgram:
             return refused
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        conn = Connection("/v1/listen", dict(request.query))
+        conn = Connection("/v1/listen",
+                          dict(request.query), list(request.query.items()), request.rel_url.raw_query_string)
         self.connections.append(conn)
         p = conn.params
         rec = _Recogniser(self, p)
@@ -340,7 +351,8 @@ class FakeDeepgram:
             return refused
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        conn = Connection("/v2/listen", dict(request.query))
+        conn = Connection("/v2/listen",
+                          dict(request.query), list(request.query.items()), request.rel_url.raw_query_string)
         self.connections.append(conn)
         rec = _Recogniser(self, conn.params)
         eot_silence = 0.5

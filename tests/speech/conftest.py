@@ -17,17 +17,18 @@ from convener.speech.whisper_asr import WhisperAsr, load_model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ → "fakes" importable
 
 SENTENCE = "Book a flight to Denver."
+TINY = WhisperSettings(model="tiny.en")
 
 
 @pytest.fixture(scope="session")
 def whisper_model() -> object:
-    """The bundled tiny.en model, loaded once for the whole session."""
-    return load_model(WhisperSettings())
+    """The bundled tiny.en model (the light one keeps these tests fast), loaded once."""
+    return load_model(TINY)
 
 
 @pytest.fixture
 def whisper(whisper_model: object) -> WhisperAsr:
-    return WhisperAsr(WhisperSettings())
+    return WhisperAsr(TINY)
 
 
 @pytest.fixture(scope="session")

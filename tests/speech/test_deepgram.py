@@ -16,6 +16,7 @@ from convener.speech.asr import (
     PartialTranscript,
     SpeechStarted,
 )
+from convener.speech.bias import AgentTerms, BiasContext, build_bias
 from convener.speech.channel import frames
 from convener.speech.deepgram_flux import DeepgramFluxAsr
 from convener.speech.deepgram_live import DeepgramLiveAsr
@@ -318,3 +319,66 @@ async def test_drop_while_a_turn_awaits_finalize_hands_that_turn_to_whisper(
     assert isinstance(eot, EndOfTurn) and "denver" in eot.text.lower()  # not lost, not repeated
     finals = [e for e in events if isinstance(e, FinalTranscript)]
     assert [f.provider for f in finals] == ["whisper"]
+
+
+# --- biasing: the documented keyterm / keywords query parameters -----------------------------
+
+def _bias() -> BiasContext:
+    return build_bias([AgentTerms("Car Rental", ["rent a car"])], question="Where to?",
+                      vocabulary=["Denver", "São Paulo"])
+
+
+async def test_live_nova3_sends_one_keyterm_per_term(fake: FakeDeepgram, phone_speech: bytes) -> None:
+    asr = DeepgramLiveAsr(settings(fake))
+    session = await asr.open_session(8000, bias=_bias())
+    await feed(session, phone_speech)
+    events = await until_end_of_turn(session)
+    await session.close()
+    await asr.aclose()
+    conn = fake.connections[0]
+    assert [v for k, v in conn.query if k == "keyterm"] == ["Denver", "São Paulo", "Car Rental", "rent a car"]
+    assert not any(k == "keywords" for k, _ in conn.query)
+    assert "keyterm=S%C3%A3o%20Paulo" in conn.raw_query and "keyterm=rent%20a%20car" in conn.raw_query
+    assert isinstance(events[-1], EndOfTurn) and events[-1].text == "book a flight to denver"
+
+
+async def test_live_nova2_sends_keywords_with_intensifiers(fake: FakeDeepgram) -> None:
+    asr = DeepgramLiveAsr(settings(fake, model="nova-2"))
+    session = await asr.open_session(8000, bias=_bias())
+    await session.close()
+    await asr.aclose()
+    conn = fake.connections[0]
+    assert conn.params["model"] == "nova-2"
+    assert [v for k, v in conn.query if k == "keywords"] == [
+        "Denver:2", "São:2", "Paulo:2", "Car:1", "Rental:1", "rent:1", "a:1"]
+    assert "keywords=Denver:2&keywords=S%C3%A3o:2" in conn.raw_query  # as documented: word:intensifier
+    assert not any(k == "keyterm" for k, _ in conn.query)
+
+
+async def test_flux_sends_keyterm(fake: FakeDeepgram, phone_speech: bytes) -> None:
+    asr = DeepgramFluxAsr(settings(fake))
+    session = await asr.open_session(8000, bias=_bias())
+    await feed(session, phone_speech, pace=0.0)
+    await session.end_of_turn()
+    events = await until_end_of_turn(session)
+    await session.close()
+    await asr.aclose()
+    conn = fake.connections[0]
+    assert conn.path == "/v2/listen"
+    assert [v for k, v in conn.query if k == "keyterm"] == ["Denver", "São Paulo", "Car Rental", "rent a car"]
+    assert isinstance(events[-1], EndOfTurn) and events[-1].text
+
+
+async def test_no_bias_no_bias_parameters(fake: FakeDeepgram) -> None:
+    asr = DeepgramLiveAsr(settings(fake))
+    session = await asr.open_session(8000)
+    await session.close()
+    await asr.aclose()
+    assert not any(k in ("keyterm", "keywords") for k, _ in fake.connections[0].query)
+
+
+async def test_fallback_passes_the_bias_to_the_primary(fake: FakeDeepgram, whisper: WhisperAsr) -> None:
+    asr = FallbackAsr(DeepgramLiveAsr(settings(fake)), whisper)
+    session = await asr.open_session(8000, bias=_bias())
+    await session.close()
+    assert any(k == "keyterm" for k, _ in fake.connections[0].query)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from convener.app.call import Call
     from convener.ofp.session import AgentReply, FloorSession
     from convener.speech.asr import AsrProvider
+    from convener.speech.bias import BiasContext
     from convener.speech.tts import TtsProvider
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,16 @@ class RoomConversation:
             self._log(utt.label or "convener", heard, floor_holder=utt.label or None)
         if utt.report is not None and utt.report.interrupted and utt.label:
             self.session.barge_in(heard)
+
+    def bias(self) -> BiasContext | None:
+        """What the recogniser should expect now: vocabulary, agents' names/keyphrases, last question."""
+        s = self.app.config.speech
+        if not s.bias:
+            return None
+        from convener.speech.bias import conversation_bias
+
+        policy = self.session.policy
+        return conversation_bias(self.session.directory.manifests(), policy.history, policy.humans, s.vocabulary)
 
     def say(self, text: str, label: str = "convener", timings: TurnTimings | None = None) -> Utterance:
         return self.speaker.say(Utterance(text=text, label=label, timings=timings))
@@ -201,7 +212,7 @@ class CallerVoice:
         self._vad = self.speech.vad(rate)
         self.detector = TurnDetector(self._vad, self.app.config.media)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
-            self._asr_session = await self.speech.asr.open_session(rate)
+            self._asr_session = await self.speech.asr.open_session(rate, bias=conv.bias())
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
         if self.app.config.voice.greeting:
             conv.say(self.app.config.voice.greeting)
@@ -272,7 +283,8 @@ class CallerVoice:
             self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
 
     async def _transcribe(self, audio: bytes, rate: int) -> str:
-        final = await self.speech.asr.transcribe_pcm(audio, rate)  # type: ignore[attr-defined]
+        bias = self.conversation.bias() if self.conversation else None
+        final = await self.speech.asr.transcribe_pcm(audio, rate, bias=bias)  # type: ignore[attr-defined]
         return final.text
 
     async def _turn(self, call: Call, ended: TurnEnded, turn_id: str,
@@ -307,7 +319,8 @@ class CallerVoice:
     async def _recognise(self, ended: TurnEnded) -> str:
         asr = self.speech.asr
         if hasattr(asr, "transcribe_pcm"):
-            final = await asr.transcribe_pcm(ended.audio, ended.sample_rate)
+            bias = self.conversation.bias() if self.conversation else None
+            final = await asr.transcribe_pcm(ended.audio, ended.sample_rate, bias=bias)
             return final.text
         from convener.speech.asr import EndOfTurn, FinalTranscript
 

@@ -3,7 +3,7 @@
 A provider (:class:`AsrProvider`) holds what is shared by all calls (a loaded model, an HTTP
 session) and is warmed once at start. Each caller turn stream gets an :class:`AsrSession`:
 
-    session = await provider.open_session(sample_rate=8000)
+    session = await provider.open_session(sample_rate=8000, bias=context)   # bias: optional
     await session.feed(frame_pcm16)          # 20 ms PCM16 frames, 8 or 16 kHz
     await session.end_of_turn()              # our VAD says the caller stopped: finalise now
     async for event in session.events():     # SpeechStarted, Partial, Final, EndOfTurn
@@ -11,6 +11,10 @@ session) and is warmed once at start. Each caller turn stream gets an :class:`As
     await session.close()
 
 ``events()`` is one long-lived iterator per session; it ends after ``close()``.
+
+``bias`` (a :class:`convener.speech.bias.BiasContext`, optional) names the words the
+conversation makes likely; each provider passes it on in its own way (Whisper prompt, Deepgram
+keyterm/keywords). Offline providers also take it per turn (``transcribe_pcm(..., bias=)``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from convener.speech.bias import BiasContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +102,8 @@ class AsrProvider(Protocol):
     async def warm(self) -> None:
         """Load models / check reachability so the first call is fast. Idempotent."""
 
-    async def open_session(self, sample_rate: int = 8000) -> AsrSession:
-        """A new recognition stream for one call."""
+    async def open_session(self, sample_rate: int = 8000, bias: BiasContext | None = None) -> AsrSession:
+        """A new recognition stream for one call, biased towards ``bias``."""
 
 
 class EventQueue:
@@ -134,14 +141,15 @@ class EventQueue:
 
 
 async def transcribe_frames(
-    provider: AsrProvider, frames: list[bytes], sample_rate: int, limit_s: float = 30.0
+    provider: AsrProvider, frames: list[bytes], sample_rate: int, limit_s: float = 30.0,
+    bias: BiasContext | None = None,
 ) -> tuple[EndOfTurn, list[AsrEvent], float]:
     """Feed whole utterance, signal end of turn, wait for ``EndOfTurn``.
 
     Returns the EndOfTurn, all events, and seconds from the end-of-turn signal to the final
     text (the latency that matters on a call). For tests, the bench and ``speech test``.
     """
-    session = await provider.open_session(sample_rate)
+    session = await provider.open_session(sample_rate, bias=bias)
     events: list[AsrEvent] = []
     try:
         for f in frames:

@@ -8,7 +8,7 @@ URL, an exception message or a log record; :class:`RedactKeyFilter` is installed
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from convener.speech.asr import AsrAuthError, AsrError
 from convener.speech.settings import DeepgramSettings
@@ -69,8 +69,18 @@ def _base(settings: DeepgramSettings, websocket: bool) -> tuple[str, str]:
 
 
 def url(settings: DeepgramSettings, path: str, params: dict[str, object], websocket: bool) -> str:
+    """``params``: None is left out; a list repeats the key (``keyterm=a&keyterm=b``, as Deepgram
+    documents); spaces are encoded as ``%20``."""
     scheme, rest = _base(settings, websocket)
-    query = urlencode({k: _q(v) for k, v in params.items() if v is not None})
+    pairs: list[tuple[str, str]] = []
+    for k, v in params.items():
+        if v is None:
+            continue
+        if isinstance(v, list | tuple):
+            pairs.extend((k, _q(x)) for x in v)
+        else:
+            pairs.append((k, _q(v)))
+    query = urlencode(pairs, quote_via=quote)
     return urlunsplit((scheme, rest, path, query, ""))
 
 

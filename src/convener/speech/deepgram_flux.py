@@ -7,7 +7,8 @@ Server ``TurnInfo`` messages carry ``event``:
   ``TurnResumed``          → nothing (the next Update continues the turn)
   ``EndOfTurn``            → :class:`FinalTranscript` + :class:`EndOfTurn`
 also ``Connected``, ``Error``. Our VAD's end of turn sends ``ForceEndTurn``; close sends
-``CloseStream``. Query: model, encoding, sample_rate, eot_threshold, eot_timeout_ms.
+``CloseStream``. Query: model, encoding, sample_rate, eot_threshold, eot_timeout_ms, and one
+``keyterm`` per term of the conversation's bias (Flux documents ``keyterm``, not ``keywords``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class DeepgramFluxSession(DeepgramStreamSession):
             "sample_rate": self.sample_rate,
             "eot_threshold": s.flux_eot_threshold,
             "eot_timeout_ms": s.flux_eot_timeout_ms,
+            "keyterm": self.bias.keyterms() if self.bias and self.bias.terms else None,
         }
 
     def finalize_message(self) -> dict[str, str]:

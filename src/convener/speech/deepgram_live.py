@@ -1,7 +1,11 @@
 """Deepgram live streaming ASR (``/v1/listen``, Nova-3) over our own thin WebSocket client.
 
 Query: model, encoding (mulaw at 8 kHz / linear16 at 16 kHz), sample_rate, channels=1,
-interim_results, endpointing, utterance_end_ms, vad_events, smart_format, alternatives.
+interim_results, endpointing, utterance_end_ms, vad_events, smart_format, alternatives; and the
+conversation's bias (:mod:`convener.speech.bias`), as Deepgram documents it: for Nova-3 one
+``keyterm`` per term (multi-word terms allowed), for older models (Nova-2, Nova, Enhanced, Base)
+``keywords=word:intensifier`` (single words). Set once per call, when the stream opens; the
+last question an agent asks is not sent (keyterms are terms, not sentences).
 
 Server messages → events:
   ``SpeechStarted``                      → :class:`SpeechStarted`
@@ -25,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from convener.speech.asr import Alternative, FinalTranscript, PartialTranscript, SpeechStarted
+from convener.speech.bias import BiasContext
 from convener.speech.deepgram_common import api_key
 from convener.speech.deepgram_stream import DeepgramStreamSession
 from convener.speech.settings import DeepgramSettings
@@ -33,6 +38,19 @@ from convener.speech.settings import DeepgramSettings
 def parse_alternatives(msg: dict[str, Any]) -> tuple[Alternative, ...]:
     alts = (msg.get("channel") or {}).get("alternatives") or []
     return tuple(Alternative(str(a.get("transcript", "")).strip(), float(a.get("confidence", 0.0))) for a in alts)
+
+
+def uses_keyterm(model: str) -> bool:
+    """Nova-3 (and Flux) take ``keyterm``; the older models take ``keywords``."""
+    return model.startswith(("nova-3", "flux"))
+
+
+def bias_params(model: str, bias: BiasContext | None) -> dict[str, object]:
+    if not bias or not bias.terms:
+        return {}
+    if uses_keyterm(model):
+        return {"keyterm": bias.keyterms()}
+    return {"keywords": bias.keywords() or None}
 
 
 class DeepgramLiveSession(DeepgramStreamSession):
@@ -57,6 +75,7 @@ class DeepgramLiveSession(DeepgramStreamSession):
             "vad_events": s.vad_events,
             "smart_format": s.smart_format,
             "alternatives": s.alternatives if s.alternatives > 1 else None,
+            **bias_params(s.model, self.bias),
         }
 
     def on_message(self, msg: dict[str, Any]) -> None:
@@ -110,10 +129,11 @@ class DeepgramLiveAsr:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
 
-    async def open_session(self, sample_rate: int = 8000) -> DeepgramStreamSession:
+    async def open_session(self, sample_rate: int = 8000, bias: BiasContext | None = None) -> DeepgramStreamSession:
         await self.warm()
         assert self._http is not None
         session = self.session_class(self.settings, self._http, api_key(self.settings), sample_rate)
+        session.bias = bias
         await session.connect()
         return session
 

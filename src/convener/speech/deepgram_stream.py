@@ -23,6 +23,7 @@ import aiohttp
 
 from convener.audio import pcm16_to_ulaw
 from convener.speech.asr import AsrAuthError, AsrError, AsrEvent, EndOfTurn, EventQueue
+from convener.speech.bias import BiasContext
 from convener.speech.deepgram_common import auth_headers, handshake_error, url
 from convener.speech.settings import DeepgramSettings
 
@@ -67,6 +68,7 @@ class DeepgramStreamSession:
         # turn state
         self.turn_texts: list[str] = []
         self.finalize_pending = False
+        self.bias: BiasContext | None = None  # set before connect(): goes into the query
 
     # --- subclass hooks -----------------------------------------------------------------------
 

