@@ -23,7 +23,7 @@ from convener.app.rooms import Room
 from convener.app.speaker import Speaker, Utterance
 from convener.ari import events as ev
 from convener.audio import AudioFrame
-from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded
+from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from convener.ops import metrics
 from convener.timings import TurnTimings
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from convener.ofp.session import AgentReply, FloorSession
     from convener.speech.asr import AsrProvider
     from convener.speech.tts import TtsProvider
+    from convener.speech.turns import TurnCompletion
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,15 @@ class Speech:
 
     def __init__(self, app: ConvenerApp) -> None:
         from convener.speech.registry import build_asr, build_tts
+        from convener.speech.turns import build_completion
 
         s = app.config.speech
         self.settings = s
         self.asr: AsrProvider = build_asr(s)
         self.tts: TtsProvider = build_tts(s)
+        # End of turn by completion (None: the fixed hang-over); see convener.speech.turns.
+        self.turns: TurnCompletion | None = build_completion(app.config.media,
+                                                             transcripts=hasattr(self.asr, "transcribe_pcm"))
 
     async def warm(self) -> None:
         await asyncio.gather(self.asr.warm(), self.tts.warm())
@@ -177,6 +182,7 @@ class CallerVoice:
         # A decode started during the hang-over: (speech_end it covers, task).
         self._spec: tuple[float, asyncio.Task[str]] | None = None
         self.speculative_hits = 0
+        self._skew = 0.0  # real clock minus media time of the last frame
 
     async def start(self, call: Call) -> None:
         room = self.app.rooms.rooms[call.room]
@@ -199,7 +205,7 @@ class CallerVoice:
         await self.listener.start(call)
         rate = self.listener.transport.sample_rate if self.listener.transport else 8000
         self._vad = self.speech.vad(rate)
-        self.detector = TurnDetector(self._vad, self.app.config.media)
+        self.detector = TurnDetector(self._vad, self.app.config.media, completion=self.speech.turns is not None)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
             self._asr_session = await self.speech.asr.open_session(rate)
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
@@ -221,6 +227,9 @@ class CallerVoice:
             if self._asr_session is not None:
                 await self._asr_session.feed(frame.pcm)
             events = self.detector.process(frame)
+            # Frame times are estimated from RTP sequence numbers and may run up to 100 ms off
+            # the clock; turn marks are put on the real clock with this.
+            self._skew = time.monotonic() - (frame.timestamp + frame.duration)
             v = self.app.config.voice
             if self.detector.last_probability >= v.barge_in_threshold:
                 self._voiced_s += frame.duration
@@ -232,19 +241,56 @@ class CallerVoice:
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self._barge_in(call, event.at)
+                elif isinstance(event, TurnPaused):
+                    self._spawn(self._decide(call, event))
                 elif isinstance(event, TurnEnded):
-                    self._turn_no += 1
-                    spec = self._spec
-                    self._spec = None
-                    early = spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None
-                    if spec is not None and early is None:
-                        spec[1].cancel()
-                    # Frame times are estimated from RTP sequence numbers and may run up to
-                    # 100 ms off the clock; put the turn's marks on the real clock.
-                    skew = time.monotonic() - event.end_of_turn
-                    t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}", early, skew))
-                    self._turn_tasks.add(t)
-                    t.add_done_callback(self._turn_tasks.discard)
+                    self._ended(call, event)
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self._turn_tasks.add(t)
+        t.add_done_callback(self._turn_tasks.discard)
+
+    def _ended(self, call: Call, event: TurnEnded, decided: TurnPaused | None = None) -> None:
+        self._turn_no += 1
+        spec = self._spec
+        self._spec = None
+        early = spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None
+        if spec is not None and early is None:
+            spec[1].cancel()
+        self._spawn(self._turn(call, event, f"{call.id}-{self._turn_no}", early, self._skew, decided))
+
+    async def _decide(self, call: Call, pause: TurnPaused) -> None:
+        """Short VAD stop: has the caller finished? Yes → end the turn now; no → keep listening."""
+        comp = self.speech.turns
+        assert comp is not None and self.detector is not None
+        spec = self._spec if self._spec is not None and abs(self._spec[0] - pause.speech_end) < 1e-6 else None
+
+        async def audio() -> float | None:
+            if comp.audio is None:
+                return None
+            return await asyncio.to_thread(comp.audio.probability, pause.audio, pause.sample_rate)
+
+        async def text() -> str | None:
+            if comp.text is None or spec is None:
+                return None
+            return await asyncio.shield(spec[1])
+
+        try:
+            audio_p, transcript = await asyncio.gather(audio(), text())
+        except asyncio.CancelledError:
+            if (task := asyncio.current_task()) is not None and task.cancelling():
+                raise
+            return  # the speculation was dropped: the caller spoke again
+        except Exception as e:
+            log.warning("call %s: turn-completion decision failed (%s); waiting for silence", call.id, e)
+            return
+        decision = comp.decide(audio_p, transcript)
+        log.debug("call %s: pause after %r: %s", call.id, transcript, decision.describe())
+        if decision.complete:
+            ended = self.detector.end_now(pause)
+            if ended is not None:
+                self._ended(call, ended, pause)
 
     def _barge_in(self, call: Call, onset: float) -> None:
         conv = self.conversation
@@ -275,12 +321,15 @@ class CallerVoice:
         final = await self.speech.asr.transcribe_pcm(audio, rate)  # type: ignore[attr-defined]
         return final.text
 
-    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str,
-                    early: asyncio.Task[str] | None = None, skew: float = 0.0) -> None:
+    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str, early: asyncio.Task[str] | None = None,
+                    skew: float = 0.0, paused: TurnPaused | None = None) -> None:
         assert self.conversation is not None
         timings = TurnTimings(turn_id)
         timings.mark("speech_start", ended.speech_start + skew)
         timings.mark("speech_end", ended.speech_end + skew)
+        if paused is not None:  # ended by the completion decision, just now
+            timings.mark("turn_paused", paused.at + skew)
+            timings.mark("end_of_turn")
         timings.mark("end_of_turn", ended.end_of_turn + skew)
         try:
             if early is not None:
