@@ -91,8 +91,9 @@ def test_without_completion_the_fixed_hangover_ends_the_turn(energy_vad: EnergyV
 def test_decide_combines_what_is_present() -> None:
     assert decide(None, None).complete is False and decide(None, None).probability is None
     assert decide(0.9, None).complete and not decide(0.3, None).complete
-    assert not decide(0.6, 0.05).complete  # a confident "unfinished" from the words wins
-    assert decide(0.7, 0.6).probability == pytest.approx(0.65)
+    assert not decide(0.99, 0.05).complete  # both must agree: the words say "unfinished"
+    assert not decide(0.3, 0.9).complete
+    assert decide(0.7, 0.6).complete and decide(0.7, 0.6).probability == pytest.approx(0.6)
     assert "audio 0.70" in decide(0.7, 0.6).describe()
 
 
@@ -128,9 +129,14 @@ def test_missing_smart_turn_falls_back_with_one_log_line(monkeypatch: pytest.Mon
         assert only is None  # the detector then uses the fixed hang-over
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "hang-over 500 ms" in warnings[0].getMessage()
+        caplog.clear()
+        both = build_completion(MediaSettings(turn_completion="both"))
+        assert both is not None and both.audio is None and both.text is not None  # the words alone
+        assert any("Smart Turn" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        # A streaming recogniser gives no transcript to judge, and the audio model is missing.
+        assert build_completion(MediaSettings(turn_completion="auto"), transcripts=False) is None
         auto = build_completion(MediaSettings(turn_completion="auto"))
         assert auto is not None and auto.audio is None and auto.text is not None
-        assert build_completion(MediaSettings(turn_completion="auto"), transcripts=False) is None
     finally:
         turns_pkg._load_audio.cache_clear()
 

@@ -272,9 +272,10 @@ class CallerVoice:
             return await asyncio.to_thread(comp.audio.probability, pause.audio, pause.sample_rate)
 
         async def text() -> str | None:
-            if comp.text is None or spec is None:
+            if comp.text is None:
                 return None
-            return await asyncio.shield(spec[1])
+            task = spec[1] if spec is not None else self._speculate(force=True)
+            return None if task is None else await asyncio.shield(task)
 
         try:
             audio_p, transcript = await asyncio.gather(audio(), text())
@@ -304,18 +305,21 @@ class CallerVoice:
         log.info("call %s: barge-in %.0f ms after speech onset (%s)", call.id,
                  (time.monotonic() - onset) * 1000, played or "nothing played yet")
 
-    def _speculate(self) -> None:
-        """Decode during the hang-over (offline recognisers); drop it if the caller goes on."""
+    def _speculate(self, force: bool = False) -> asyncio.Task[str] | None:
+        """Decode during the hang-over (offline recognisers); drop it if the caller goes on.
+
+        ``force``: now, whatever the silence so far (the completion decision needs the words)."""
         d = self.detector
         after = self.app.config.voice.speculate_after_ms / 1000
-        if d is None or after <= 0 or not hasattr(self.speech.asr, "transcribe_pcm"):
-            return
+        if d is None or (after <= 0 and not force) or not hasattr(self.speech.asr, "transcribe_pcm"):
+            return None
         if self._spec is not None and self._spec[0] != d.speech_end:
             self._spec[1].cancel()  # the caller spoke again: that text is outdated
             self._spec = None
-        if self._spec is None and d.state == "speech" and d.trailing_silence_s >= after:
+        if self._spec is None and d.state == "speech" and (force or d.trailing_silence_s >= after - 1e-9):
             audio, rate = d.peek(), self.listener.transport.sample_rate if self.listener.transport else 8000
             self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
+        return self._spec[1] if self._spec is not None else None
 
     async def _transcribe(self, audio: bytes, rate: int) -> str:
         final = await self.speech.asr.transcribe_pcm(audio, rate)  # type: ignore[attr-defined]

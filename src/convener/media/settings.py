@@ -68,9 +68,11 @@ class MediaSettings:
     # "complete" answers at once, "incomplete" keeps listening until the caller speaks again or
     # turn_incomplete_wait_ms of silence passed. Lower turn_stop_ms answers sooner; a longer
     # turn_incomplete_wait_ms is more patient with hesitating callers.
-    # turn_completion: "auto" (Smart Turn audio model if installed, else the transcript
-    # classifier), "smart-turn", "text", or "off" (fixed hang-over only).
-    turn_completion: Literal["auto", "smart-turn", "text", "off"] = "auto"
+    # turn_completion: "text" (classifier on the speculative transcript), "smart-turn" (audio
+    # model; needs the turn-audio extra), "both" (complete only when both agree), "auto" (text
+    # when the recogniser gives transcripts, else smart-turn if installed), or "off" (fixed
+    # hang-over only).
+    turn_completion: Literal["auto", "text", "smart-turn", "both", "off"] = "auto"
     turn_stop_ms: int = 200
     turn_incomplete_wait_ms: int = 2000
     # Probability of "the caller has finished" at or above which the turn ends (both models).
