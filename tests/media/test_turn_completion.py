@@ -167,3 +167,13 @@ def test_call_check_finds_the_end_of_the_voice_not_of_the_file() -> None:
     pcm = silence(300) + tone(800) + silence(500)
     assert voice_end_ms(pcm, SpeechEnergyVad(8000)) == pytest.approx(1100.0, abs=20)
     assert voice_end_ms(silence(400), SpeechEnergyVad(8000)) == 0.0
+
+
+def test_the_recogniser_can_end_the_current_utterance(energy_vad: EnergyVad) -> None:
+    """Flux's EndOfTurn ends our utterance (its audio and marks) without waiting for silence."""
+    det = TurnDetector(energy_vad, S, completion=True)
+    for f in frames_of(silence(300) + tone(800) + silence(100), 8000, start=T0):
+        det.process(f)
+    ended = det.end_current()
+    assert ended is not None and ended.speech_end == pytest.approx(T0 + 1.1)
+    assert det.state == "idle" and det.end_current() is None

@@ -25,6 +25,7 @@ from convener.ari import events as ev
 from convener.audio import AudioFrame
 from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from convener.ops import metrics
+from convener.speech.turns.flux import Cancel, Final, FluxTurnGate, Prepare
 from convener.timings import TurnTimings
 
 if TYPE_CHECKING:
@@ -183,6 +184,8 @@ class CallerVoice:
         self._spec: tuple[float, asyncio.Task[str]] | None = None
         self.speculative_hits = 0
         self._skew = 0.0  # real clock minus media time of the last frame
+        self._flux: FluxTurnGate | None = None
+        self._flux_wait: asyncio.Future[str] | None = None  # our VAD ended the turn: Flux's text
 
     async def start(self, call: Call) -> None:
         room = self.app.rooms.rooms[call.room]
@@ -205,9 +208,13 @@ class CallerVoice:
         await self.listener.start(call)
         rate = self.listener.transport.sample_rate if self.listener.transport else 8000
         self._vad = self.speech.vad(rate)
-        self.detector = TurnDetector(self._vad, self.app.config.media, completion=self.speech.turns is not None)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
             self._asr_session = await self.speech.asr.open_session(rate)
+            if getattr(self._asr_session, "turn_events", False):  # Flux decides the end of turn
+                self._flux = FluxTurnGate()
+                self._spawn(self._follow_flux(call))
+        self.detector = TurnDetector(self._vad, self.app.config.media,
+                                     completion=self.speech.turns is not None or self._flux is not None)
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
         if self.app.config.voice.greeting:
             conv.say(self.app.config.voice.greeting)
@@ -241,7 +248,7 @@ class CallerVoice:
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self._barge_in(call, event.at)
-                elif isinstance(event, TurnPaused):
+                elif isinstance(event, TurnPaused) and self.speech.turns is not None and self._flux is None:
                     self._spawn(self._decide(call, event))
                 elif isinstance(event, TurnEnded):
                     self._ended(call, event)
@@ -251,11 +258,12 @@ class CallerVoice:
         self._turn_tasks.add(t)
         t.add_done_callback(self._turn_tasks.discard)
 
-    def _ended(self, call: Call, event: TurnEnded, decided: TurnPaused | None = None) -> None:
+    def _ended(self, call: Call, event: TurnEnded, decided: TurnPaused | None = None,
+               text: asyncio.Future[str] | None = None) -> None:
         self._turn_no += 1
         spec = self._spec
         self._spec = None
-        early = spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None
+        early = text or (spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None)
         if spec is not None and early is None:
             spec[1].cancel()
         self._spawn(self._turn(call, event, f"{call.id}-{self._turn_no}", early, self._skew, decided))
@@ -325,7 +333,32 @@ class CallerVoice:
         final = await self.speech.asr.transcribe_pcm(audio, rate)  # type: ignore[attr-defined]
         return final.text
 
-    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str, early: asyncio.Task[str] | None = None,
+    async def _follow_flux(self, call: Call) -> None:
+        """Flux's turn events: eager → the text is held ready; resumed → dropped; end → the turn.
+
+        Nothing is sent on an eager end: the envelope goes out only after Flux's EndOfTurn (or
+        our silence limit, with ForceEndTurn), so agents never act on a turn that goes on."""
+        assert self._flux is not None and self.detector is not None
+        async for event in self._asr_session.events():
+            action = self._flux.on_event(event)
+            if isinstance(action, Prepare):
+                log.debug("call %s: Flux eager end of turn: %r prepared", call.id, action.text)
+            elif isinstance(action, Cancel):
+                log.debug("call %s: Flux turn resumed: %r dropped", call.id, action.text)
+            elif isinstance(action, Final):
+                waiter, self._flux_wait = self._flux_wait, None
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(action.text)
+                elif action.text:  # Flux decided first: end our utterance with its text
+                    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+                    done.set_result(action.text)
+                    ended = self.detector.end_current()
+                    if ended is None:  # our VAD heard no turn: keep the words all the same
+                        now = time.monotonic() - self._skew
+                        ended = TurnEnded(b"", 8000, now, now, now, 0.0)
+                    self._ended(call, ended, text=done)
+
+    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str, early: asyncio.Future[str] | None = None,
                     skew: float = 0.0, paused: TurnPaused | None = None) -> None:
         assert self.conversation is not None
         timings = TurnTimings(turn_id)
@@ -338,7 +371,7 @@ class CallerVoice:
         try:
             if early is not None:
                 text = await early
-                self.speculative_hits += 1
+                self.speculative_hits += isinstance(early, asyncio.Task)  # not Flux's own text
             else:
                 text = await self._recognise(ended)
         except Exception as e:
@@ -365,6 +398,10 @@ class CallerVoice:
         from convener.speech.asr import EndOfTurn, FinalTranscript
 
         session = self._asr_session
+        if self._flux is not None:  # the text arrives through _follow_flux
+            self._flux_wait = asyncio.get_running_loop().create_future()
+            await session.end_of_turn()
+            return await asyncio.wait_for(self._flux_wait, 5.0)
         await session.end_of_turn()
         parts: list[str] = []
         async for e in session.events():

@@ -185,6 +185,12 @@ class TurnDetector:
             return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur)]
         return []
 
+    def end_current(self) -> TurnEnded | None:
+        """End the current utterance now (the recogniser decided the turn is over); None if idle."""
+        if self.state != "speech" or not self._utt:
+            return None
+        return self._end(self._utt[-1], forced=False)
+
     def end_now(self, pause: TurnPaused) -> TurnEnded | None:
         """End the turn the pause belongs to (the model said the caller has finished).
 
