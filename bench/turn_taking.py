@@ -269,7 +269,7 @@ async def run_part(part: int, of: int, out: Path) -> int:
     runs = [("completion", batch), ("fixed", fixed)]
     for mode, its in runs if part % 2 == 0 else runs[::-1]:  # alternate the order between parts
         results += await play_items(config, mode, its, cache)
-    (out / f"part{part}.json").write_text(json.dumps(results))
+        (out / f"part{part}.json").write_text(json.dumps(results))  # kept if a later mode is stopped
     return 0
 
 
