@@ -88,3 +88,33 @@ def config_stop_ms() -> int:
     from convener.media.settings import MediaSettings
 
     return MediaSettings().turn_stop_ms
+
+
+async def test_flux_eager_end_of_turn_sends_nothing_until_the_turn_is_final(config, sandbox, voice_caller,
+                                                                            tmp_path: Path):
+    """Deepgram Flux (the local protocol server) decides: an eager end during the caller's
+    300 ms pause is resumed; only Flux's EndOfTurn sends the turn, whole, once."""
+    from fakes.deepgram_server import FakeDeepgram
+
+    fake = FakeDeepgram(api_key="flux-test-key", transcripts=["i'd like to book a flight to denver please"])
+    fake.flux_eot_silence_s = 0.7  # longer than the caller's pause, shorter than our 2 s limit
+    await fake.start()
+    try:
+        config.speech.asr = "deepgram-flux"
+        config.speech.deepgram.api_key = "flux-test-key"
+        config.speech.deepgram.base_url = fake.base_url
+        first = await voice_caller.speak("I'd like to book a flight to")
+        second = await voice_caller.speak("Denver, please.")
+        wav = _wav(tmp_path / "flux.wav", first + _silence(300) + second)
+        async with Stack(config) as stack:
+            report = await spoken_call(config, [wav], voice=voice_caller)
+            assert stack.app is not None
+            said = [text for _, text in stack.app.turns]
+        assert report.ok, report
+        assert said == ["i'd like to book a flight to denver please"]  # one turn, the whole request
+        sent = [m["event"] for c in fake.connections for m in c.sent if m.get("type") == "TurnInfo"]
+        assert "EagerEndOfTurn" in sent and "TurnResumed" in sent
+        assert sent.index("TurnResumed") < sent.index("EndOfTurn")
+        assert all("ForceEndTurn" not in c.messages for c in fake.connections)  # Flux decided
+    finally:
+        await fake.stop()

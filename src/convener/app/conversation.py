@@ -339,24 +339,31 @@ class CallerVoice:
         Nothing is sent on an eager end: the envelope goes out only after Flux's EndOfTurn (or
         our silence limit, with ForceEndTurn), so agents never act on a turn that goes on."""
         assert self._flux is not None and self.detector is not None
-        async for event in self._asr_session.events():
-            action = self._flux.on_event(event)
-            if isinstance(action, Prepare):
-                log.debug("call %s: Flux eager end of turn: %r prepared", call.id, action.text)
-            elif isinstance(action, Cancel):
-                log.debug("call %s: Flux turn resumed: %r dropped", call.id, action.text)
-            elif isinstance(action, Final):
-                waiter, self._flux_wait = self._flux_wait, None
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(action.text)
-                elif action.text:  # Flux decided first: end our utterance with its text
-                    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-                    done.set_result(action.text)
-                    ended = self.detector.end_current()
-                    if ended is None:  # our VAD heard no turn: keep the words all the same
-                        now = time.monotonic() - self._skew
-                        ended = TurnEnded(b"", 8000, now, now, now, 0.0)
-                    self._ended(call, ended, text=done)
+        try:
+            async for event in self._asr_session.events():
+                self._flux_event(call, event)
+        except Exception as e:  # the recogniser gave up (AsrError): our VAD still ends turns
+            log.warning("call %s: Flux events ended: %s", call.id, e)
+
+    def _flux_event(self, call: Call, event: Any) -> None:
+        assert self._flux is not None and self.detector is not None
+        action = self._flux.on_event(event)
+        if isinstance(action, Prepare):
+            log.debug("call %s: Flux eager end of turn: %r prepared", call.id, action.text)
+        elif isinstance(action, Cancel):
+            log.debug("call %s: Flux turn resumed: %r dropped", call.id, action.text)
+        elif isinstance(action, Final):
+            waiter, self._flux_wait = self._flux_wait, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(action.text)
+            elif action.text:  # Flux decided first: end our utterance with its text
+                done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+                done.set_result(action.text)
+                ended = self.detector.end_current()
+                if ended is None:  # our VAD heard no turn: keep the words all the same
+                    now = time.monotonic() - self._skew
+                    ended = TurnEnded(b"", 8000, now, now, now, 0.0)
+                self._ended(call, ended, text=done)
 
     async def _turn(self, call: Call, ended: TurnEnded, turn_id: str, early: asyncio.Future[str] | None = None,
                     skew: float = 0.0, paused: TurnPaused | None = None) -> None:
