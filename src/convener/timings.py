@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 STAGES = (
     "speech_start",  # VAD saw the caller start speaking
     "speech_end",  # last voiced frame of the caller's turn
-    "end_of_turn",  # endpointing decided the turn is over (speech_end + hang-over)
+    "turn_paused",  # short VAD stop: the turn-completion model is asked (not without one)
+    "end_of_turn",  # endpointing decided the turn is over (completion decision, or hang-over)
     "asr_final",  # final text available
     "envelope_sent",  # utterance envelope posted to the agent(s)
     "reply_received",  # first agent reply envelope received

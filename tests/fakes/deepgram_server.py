@@ -8,7 +8,9 @@ Real aiohttp server on 127.0.0.1 (random port). It follows Deepgram's documented
   (``is_final``, ``speech_final``, ``from_finalize``, ``channel.alternatives``), ``UtteranceEnd``,
   ``Metadata`` (answer to CloseStream, then close).
 * ``GET /v2/listen`` (WebSocket, Flux): ``Connected``, ``TurnInfo`` with ``StartOfTurn``,
-  ``Update``, ``EndOfTurn``; client ``ForceEndTurn``, ``CloseStream``.
+  ``Update``, ``EndOfTurn``; with ``eager_eot_threshold`` in the query also ``EagerEndOfTurn``
+  (after ``flux_eager_silence_s`` of silence) and ``TurnResumed`` (voice again after an eager
+  end); client ``ForceEndTurn``, ``CloseStream``. ``flux_eot_silence_s`` ends a turn.
 * ``keyterm`` (Nova-3, Flux) and ``keywords`` (older models) query parameters: on another
   model, HTTP 400 as the service answers; every value is kept in ``Connection.query``.
 * ``POST /v1/speak`` (Aura REST): JSON ``{"text": ...}`` → streamed raw linear16 audio.
@@ -115,6 +117,8 @@ class FakeDeepgram:
         self.speak_aborted = 0
         self.speak_seconds_per_char = 0.05
         self.speak_delay_s = 0.01  # between streamed chunks
+        self.flux_eager_silence_s = 0.2  # silence before EagerEndOfTurn (eager_eot_threshold set)
+        self.flux_eot_silence_s = 0.5  # silence before EndOfTurn
         self._utterances = 0
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -355,7 +359,9 @@ class FakeDeepgram:
                           dict(request.query), list(request.query.items()), request.rel_url.raw_query_string)
         self.connections.append(conn)
         rec = _Recogniser(self, conn.params)
-        eot_silence = 0.5
+        eot_silence = self.flux_eot_silence_s
+        eager = "eager_eot_threshold" in conn.params
+        eager_sent = False
         request_id = str(uuid.uuid4())
         seq = 0
         turn_index = 0
@@ -382,7 +388,8 @@ class FakeDeepgram:
             seq += 1
 
         async def end_turn() -> None:
-            nonlocal turn_index
+            nonlocal turn_index, eager_sent
+            eager_sent = False
             rec.in_speech = False
             rec.finalised = True
             await turn_info("EndOfTurn", rec.revealed(rec.last_voice + 10))
@@ -401,10 +408,17 @@ class FakeDeepgram:
                             rec.start_utterance(t)
                             rec.next_interim = t + 0.25
                             await turn_info("StartOfTurn", "")
+                        elif eager_sent:
+                            eager_sent = False
+                            await turn_info("TurnResumed", rec.revealed(t))
                         rec.last_voice = t
                     if not rec.finalised and t >= rec.next_interim:
                         rec.next_interim = t + 0.25
                         await turn_info("Update", rec.revealed(t))
+                    if (eager and not eager_sent and not rec.finalised
+                            and t - rec.last_voice >= self.flux_eager_silence_s):
+                        eager_sent = True
+                        await turn_info("EagerEndOfTurn", rec.revealed(rec.last_voice))
                     if not rec.finalised and t - rec.last_voice >= eot_silence:
                         await end_turn()
             elif msg.type == WSMsgType.TEXT:

@@ -2,8 +2,12 @@
 
 For each turn the caller speaks one item (text through the configured TTS, or a WAV file as it
 is) in real time, waits for the reply, records what it hears until the reply is over, and
-recognises it with the configured ASR. ``latency_ms`` is measured on one clock from the last
-frame of the caller's speech to the first frame of reply audio heard at the caller.
+recognises it with the configured ASR. ``latency_ms`` is measured on one clock from the end
+of the caller's VOICE to the first frame of reply audio heard at the caller
+(``latency_from = "end_of_voice"``). For a WAV file the end of the voice is found with the
+configured VAD (``voice_end_ms`` into the file): a recording with 500 ms of trailing silence
+would otherwise report 500 ms less than the caller waited. TTS turns are trimmed, so their
+voice ends with the audio.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ RATE = 8000
 class TurnResult:
     said: str
     heard: str = ""
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # end of the caller's voice → first reply audio heard
+    latency_from: str = "end_of_voice"
+    voice_end_ms: float = 0.0  # where the voice ends in what was played (VAD)
+    audio_ms: float = 0.0  # length of what was played (voice + trailing silence)
     reply_ms: float = 0.0  # how long the reply lasted at the caller
-    ended_at: float = 0.0  # monotonic: last frame of the caller's speech left
+    ended_at: float = 0.0  # monotonic: the end of the caller's voice left
     heard_at: float | None = None  # monotonic: first frame of the reply arrived
 
 
@@ -45,6 +52,19 @@ class CallReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def voice_end_ms(pcm: bytes, vad: Any, rate: int = RATE, frame_ms: int = 20) -> float:
+    """Milliseconds into ``pcm`` where the last voiced frame ends (0.0 when nothing is voiced).
+
+    ``vad`` is a per-stream VAD (``probability(pcm)``, ``threshold``) at ``rate``; it is fed
+    every frame in order, as a live call would feed it."""
+    step = rate * frame_ms // 1000 * 2
+    end = 0.0
+    for i in range(0, len(pcm) - step + 1, step):
+        if vad.probability(pcm[i:i + step]) >= vad.threshold:
+            end = (i + step) / 2 / rate * 1000
+    return end
 
 
 def read_wav_8k(path: Path) -> bytes:
@@ -66,6 +86,16 @@ class VoiceCaller:
 
         self.tts = build_tts(config.speech)
         self.asr = build_asr(config.speech)
+        self.speech = config.speech
+
+    def voice_end_ms(self, pcm: bytes) -> float:
+        from convener.speech.registry import build_vad
+
+        vad = build_vad(self.speech, RATE)
+        try:
+            return voice_end_ms(pcm, vad) or len(pcm) / 2 / RATE * 1000
+        finally:
+            vad.close()
 
     async def warm(self) -> None:
         await asyncio.gather(self.tts.warm(), self.asr.warm())
@@ -149,8 +179,10 @@ async def _turn(leg: CallerLeg, voice: VoiceCaller, said: str, pcm: bytes, repor
     media = leg.media
     assert media is not None
     say(f"caller: {said}")
-    end = await media.say(pcm, RATE)
-    result = TurnResult(said=said, ended_at=end)
+    audio_ms = len(pcm) / 2 / RATE * 1000
+    voice_ms = await asyncio.to_thread(voice.voice_end_ms, pcm)
+    end = await media.say(pcm, RATE) - (audio_ms - voice_ms) / 1000  # the voice's last sample left
+    result = TurnResult(said=said, ended_at=end, voice_end_ms=round(voice_ms, 1), audio_ms=round(audio_ms, 1))
     report.turns.append(result)
     first = await media.wait_voice_after(end, reply_timeout)
     if first is None:

@@ -23,8 +23,9 @@ from convener.app.rooms import Room
 from convener.app.speaker import Speaker, Utterance
 from convener.ari import events as ev
 from convener.audio import AudioFrame
-from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded
+from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from convener.ops import metrics
+from convener.speech.turns.flux import Cancel, Final, FluxTurnGate, Prepare
 from convener.timings import TurnTimings
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from convener.speech.asr import AsrProvider
     from convener.speech.bias import BiasContext
     from convener.speech.tts import TtsProvider
+    from convener.speech.turns import TurnCompletion
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,15 @@ class Speech:
 
     def __init__(self, app: ConvenerApp) -> None:
         from convener.speech.registry import build_asr, build_tts
+        from convener.speech.turns import build_completion
 
         s = app.config.speech
         self.settings = s
         self.asr: AsrProvider = build_asr(s)
         self.tts: TtsProvider = build_tts(s)
+        # End of turn by completion (None: the fixed hang-over); see convener.speech.turns.
+        self.turns: TurnCompletion | None = build_completion(app.config.media,
+                                                             transcripts=hasattr(self.asr, "transcribe_pcm"))
 
     async def warm(self) -> None:
         await asyncio.gather(self.asr.warm(), self.tts.warm())
@@ -188,6 +194,9 @@ class CallerVoice:
         # A decode started during the hang-over: (speech_end it covers, task).
         self._spec: tuple[float, asyncio.Task[str]] | None = None
         self.speculative_hits = 0
+        self._skew = 0.0  # real clock minus media time of the last frame
+        self._flux: FluxTurnGate | None = None
+        self._flux_wait: asyncio.Future[str] | None = None  # our VAD ended the turn: Flux's text
 
     async def start(self, call: Call) -> None:
         room = self.app.rooms.rooms[call.room]
@@ -210,9 +219,13 @@ class CallerVoice:
         await self.listener.start(call)
         rate = self.listener.transport.sample_rate if self.listener.transport else 8000
         self._vad = self.speech.vad(rate)
-        self.detector = TurnDetector(self._vad, self.app.config.media)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
             self._asr_session = await self.speech.asr.open_session(rate, bias=conv.bias())
+            if getattr(self._asr_session, "turn_events", False):  # Flux decides the end of turn
+                self._flux = FluxTurnGate()
+                self._spawn(self._follow_flux(call))
+        self.detector = TurnDetector(self._vad, self.app.config.media,
+                                     completion=self.speech.turns is not None or self._flux is not None)
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
         if self.app.config.voice.greeting:
             conv.say(self.app.config.voice.greeting)
@@ -232,6 +245,9 @@ class CallerVoice:
             if self._asr_session is not None:
                 await self._asr_session.feed(frame.pcm)
             events = self.detector.process(frame)
+            # Frame times are estimated from RTP sequence numbers and may run up to 100 ms off
+            # the clock; turn marks are put on the real clock with this.
+            self._skew = time.monotonic() - (frame.timestamp + frame.duration)
             v = self.app.config.voice
             if self.detector.last_probability >= v.barge_in_threshold:
                 self._voiced_s += frame.duration
@@ -243,19 +259,58 @@ class CallerVoice:
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self._barge_in(call, event.at)
+                elif isinstance(event, TurnPaused) and self.speech.turns is not None and self._flux is None:
+                    self._spawn(self._decide(call, event))
                 elif isinstance(event, TurnEnded):
-                    self._turn_no += 1
-                    spec = self._spec
-                    self._spec = None
-                    early = spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None
-                    if spec is not None and early is None:
-                        spec[1].cancel()
-                    # Frame times are estimated from RTP sequence numbers and may run up to
-                    # 100 ms off the clock; put the turn's marks on the real clock.
-                    skew = time.monotonic() - event.end_of_turn
-                    t = asyncio.create_task(self._turn(call, event, f"{call.id}-{self._turn_no}", early, skew))
-                    self._turn_tasks.add(t)
-                    t.add_done_callback(self._turn_tasks.discard)
+                    self._ended(call, event)
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self._turn_tasks.add(t)
+        t.add_done_callback(self._turn_tasks.discard)
+
+    def _ended(self, call: Call, event: TurnEnded, decided: TurnPaused | None = None,
+               text: asyncio.Future[str] | None = None) -> None:
+        self._turn_no += 1
+        spec = self._spec
+        self._spec = None
+        early = text or (spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None)
+        if spec is not None and early is None:
+            spec[1].cancel()
+        self._spawn(self._turn(call, event, f"{call.id}-{self._turn_no}", early, self._skew, decided))
+
+    async def _decide(self, call: Call, pause: TurnPaused) -> None:
+        """Short VAD stop: has the caller finished? Yes → end the turn now; no → keep listening."""
+        comp = self.speech.turns
+        assert comp is not None and self.detector is not None
+        spec = self._spec if self._spec is not None and abs(self._spec[0] - pause.speech_end) < 1e-6 else None
+
+        async def audio() -> float | None:
+            if comp.audio is None:
+                return None
+            return await asyncio.to_thread(comp.audio.probability, pause.audio, pause.sample_rate)
+
+        async def text() -> str | None:
+            if comp.text is None:
+                return None
+            task = spec[1] if spec is not None else self._speculate(force=True)
+            return None if task is None else await asyncio.shield(task)
+
+        try:
+            audio_p, transcript = await asyncio.gather(audio(), text())
+        except asyncio.CancelledError:
+            if (task := asyncio.current_task()) is not None and task.cancelling():
+                raise
+            return  # the speculation was dropped: the caller spoke again
+        except Exception as e:
+            log.warning("call %s: turn-completion decision failed (%s); waiting for silence", call.id, e)
+            return
+        decision = comp.decide(audio_p, transcript)
+        log.debug("call %s: pause after %r: %s", call.id, transcript, decision.describe())
+        if decision.complete:
+            ended = self.detector.end_now(pause)
+            if ended is not None:
+                self._ended(call, ended, pause)
 
     def _barge_in(self, call: Call, onset: float) -> None:
         conv = self.conversation
@@ -269,35 +324,73 @@ class CallerVoice:
         log.info("call %s: barge-in %.0f ms after speech onset (%s)", call.id,
                  (time.monotonic() - onset) * 1000, played or "nothing played yet")
 
-    def _speculate(self) -> None:
-        """Decode during the hang-over (offline recognisers); drop it if the caller goes on."""
+    def _speculate(self, force: bool = False) -> asyncio.Task[str] | None:
+        """Decode during the hang-over (offline recognisers); drop it if the caller goes on.
+
+        ``force``: now, whatever the silence so far (the completion decision needs the words)."""
         d = self.detector
         after = self.app.config.voice.speculate_after_ms / 1000
-        if d is None or after <= 0 or not hasattr(self.speech.asr, "transcribe_pcm"):
-            return
+        if d is None or (after <= 0 and not force) or not hasattr(self.speech.asr, "transcribe_pcm"):
+            return None
         if self._spec is not None and self._spec[0] != d.speech_end:
             self._spec[1].cancel()  # the caller spoke again: that text is outdated
             self._spec = None
-        if self._spec is None and d.state == "speech" and d.trailing_silence_s >= after:
+        if self._spec is None and d.state == "speech" and (force or d.trailing_silence_s >= after - 1e-9):
             audio, rate = d.peek(), self.listener.transport.sample_rate if self.listener.transport else 8000
             self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
+        return self._spec[1] if self._spec is not None else None
 
     async def _transcribe(self, audio: bytes, rate: int) -> str:
         bias = self.conversation.bias() if self.conversation else None
         final = await self.speech.asr.transcribe_pcm(audio, rate, bias=bias)  # type: ignore[attr-defined]
         return final.text
 
-    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str,
-                    early: asyncio.Task[str] | None = None, skew: float = 0.0) -> None:
+    async def _follow_flux(self, call: Call) -> None:
+        """Flux's turn events: eager → the text is held ready; resumed → dropped; end → the turn.
+
+        Nothing is sent on an eager end: the envelope goes out only after Flux's EndOfTurn (or
+        our silence limit, with ForceEndTurn), so agents never act on a turn that goes on."""
+        assert self._flux is not None and self.detector is not None
+        try:
+            async for event in self._asr_session.events():
+                self._flux_event(call, event)
+        except Exception as e:  # the recogniser gave up (AsrError): our VAD still ends turns
+            log.warning("call %s: Flux events ended: %s", call.id, e)
+
+    def _flux_event(self, call: Call, event: Any) -> None:
+        assert self._flux is not None and self.detector is not None
+        action = self._flux.on_event(event)
+        if isinstance(action, Prepare):
+            log.debug("call %s: Flux eager end of turn: %r prepared", call.id, action.text)
+        elif isinstance(action, Cancel):
+            log.debug("call %s: Flux turn resumed: %r dropped", call.id, action.text)
+        elif isinstance(action, Final):
+            waiter, self._flux_wait = self._flux_wait, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(action.text)
+            elif action.text:  # Flux decided first: end our utterance with its text
+                done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+                done.set_result(action.text)
+                ended = self.detector.end_current()
+                if ended is None:  # our VAD heard no turn: keep the words all the same
+                    now = time.monotonic() - self._skew
+                    ended = TurnEnded(b"", 8000, now, now, now, 0.0)
+                self._ended(call, ended, text=done)
+
+    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str, early: asyncio.Future[str] | None = None,
+                    skew: float = 0.0, paused: TurnPaused | None = None) -> None:
         assert self.conversation is not None
         timings = TurnTimings(turn_id)
         timings.mark("speech_start", ended.speech_start + skew)
         timings.mark("speech_end", ended.speech_end + skew)
+        if paused is not None:  # ended by the completion decision, just now
+            timings.mark("turn_paused", paused.at + skew)
+            timings.mark("end_of_turn")
         timings.mark("end_of_turn", ended.end_of_turn + skew)
         try:
             if early is not None:
                 text = await early
-                self.speculative_hits += 1
+                self.speculative_hits += isinstance(early, asyncio.Task)  # not Flux's own text
             else:
                 text = await self._recognise(ended)
         except Exception as e:
@@ -325,6 +418,10 @@ class CallerVoice:
         from convener.speech.asr import EndOfTurn, FinalTranscript
 
         session = self._asr_session
+        if self._flux is not None:  # the text arrives through _follow_flux
+            self._flux_wait = asyncio.get_running_loop().create_future()
+            await session.end_of_turn()
+            return await asyncio.wait_for(self._flux_wait, 5.0)
         await session.end_of_turn()
         parts: list[str] = []
         async for e in session.events():

@@ -62,7 +62,21 @@ class MediaSettings:
     vad_hysteresis: float = 0.15
     turn_preroll_ms: int = 300
     turn_min_speech_ms: int = 100
+    # Silence that ends a turn when no turn-completion model is available (the fallback).
     turn_hangover_ms: int = 500
+    # End of turn by completion: after turn_stop_ms of silence the completion model decides;
+    # "complete" answers at once, "incomplete" keeps listening until the caller speaks again or
+    # turn_incomplete_wait_ms of silence passed. Lower turn_stop_ms answers sooner; a longer
+    # turn_incomplete_wait_ms is more patient with hesitating callers.
+    # turn_completion: "text" (classifier on the speculative transcript), "smart-turn" (audio
+    # model; needs the turn-audio extra), "both" (complete only when both agree), "auto" (text
+    # when the recogniser gives transcripts, else smart-turn if installed), or "off" (fixed
+    # hang-over only).
+    turn_completion: Literal["auto", "text", "smart-turn", "both", "off"] = "auto"
+    turn_stop_ms: int = 200
+    turn_incomplete_wait_ms: int = 2000
+    # Probability of "the caller has finished" at or above which the turn ends (both models).
+    turn_complete_threshold: float = 0.5
     turn_max_utterance_ms: int = 30000
     # Trailing silence kept at the end of an emitted utterance (the rest of the hang-over is cut).
     turn_tail_ms: int = 200
@@ -101,5 +115,11 @@ class MediaSettings:
                 raise ConfigError(f"{name}: must be between 0 and 5000")
         if not 20 <= self.turn_hangover_ms <= 10000:
             raise ConfigError("turn_hangover_ms: must be between 20 and 10000")
+        if not 60 <= self.turn_stop_ms <= 2000:
+            raise ConfigError("turn_stop_ms: must be between 60 and 2000")
+        if not self.turn_stop_ms < self.turn_incomplete_wait_ms <= 10000:
+            raise ConfigError("turn_incomplete_wait_ms: must be above turn_stop_ms and at most 10000")
+        if not 0.0 < self.turn_complete_threshold < 1.0:
+            raise ConfigError("turn_complete_threshold: must be between 0 and 1 (exclusive)")
         if self.turn_max_utterance_ms < 1000:
             raise ConfigError("turn_max_utterance_ms: must be at least 1000")

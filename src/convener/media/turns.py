@@ -18,11 +18,18 @@ Events, in media time (frame timestamps, i.e. ``time.monotonic()`` of the audio 
   silence; and the marks ``speech_start``, ``speech_end`` (end of the last voiced frame) and
   ``end_of_turn``.
 
-Default hang-over 500 ms: pauses inside a telephone utterance (breath, hesitation, between
-clauses) are mostly below ~400 ms, so shorter hang-overs cut callers off mid-sentence (the
-premature reply then gets barged into — worse than 200 ms more wait). It is the single largest
-fixed term in response latency, so it is a setting; the speech engineer may lower it when a
-semantic end-of-turn model confirms the turn.
+- ``TurnPaused`` (only with ``completion=True``) after ``turn_stop_ms`` (200 ms) of silence:
+  a candidate end. The shell asks a turn-completion model (``convener.speech.turns``) whether
+  the caller has finished and, if so, calls ``end_now(pause)`` to end the turn at once. If not,
+  the detector keeps listening: the caller speaks again (the pause is void) or the turn ends by
+  silence after ``turn_incomplete_wait_ms`` (2 s).
+
+Without a completion model the end of turn is silence alone: ``turn_hangover_ms`` (500 ms).
+Pauses inside a telephone utterance (breath, hesitation, between clauses) are mostly below
+~400 ms, so a shorter fixed hang-over cuts callers off mid-sentence, and a hesitation of
+400–1200 ms after "a flight to …" is cut off by any hang-over short enough to feel quick. The
+completion decision removes that trade: a finished request is answered after 200 ms of
+silence, an unfinished one waits up to 2 s.
 """
 
 from __future__ import annotations
@@ -82,20 +89,35 @@ class TurnEnded:
         timings.mark("end_of_turn", self.end_of_turn)
 
 
-TurnEvent = SpeechStarted | TurnEnded
+@dataclass(frozen=True, slots=True)
+class TurnPaused:
+    """``turn_stop_ms`` of silence after speech: ask whether the caller has finished."""
+
+    audio: bytes  # the utterance so far, as ``TurnEnded.audio`` would hold it
+    sample_rate: int
+    speech_end: float  # identifies the pause: end of the last voiced frame
+    at: float  # end of the frame that reached turn_stop_ms
+
+
+TurnEvent = SpeechStarted | TurnPaused | TurnEnded
 
 
 class TurnDetector:
     """Feed inbound frames in order with ``process``; get ``TurnEvent``s back."""
 
-    def __init__(self, vad: Vad | _ProbabilityVad, settings: MediaSettings | None = None) -> None:
+    def __init__(self, vad: Vad | _ProbabilityVad, settings: MediaSettings | None = None,
+                 completion: bool = False) -> None:
         self.vad = as_vad(vad)
         s = settings or MediaSettings()
+        # With a completion model: pause after turn_stop_ms, silence ends it at the longer wait.
+        self.completion = completion
+        self.stop_s = s.turn_stop_ms / 1000.0
+        self.silence_limit_s = (s.turn_incomplete_wait_ms if completion else s.turn_hangover_ms) / 1000.0
         self.threshold = s.vad_threshold
         self.low_threshold = s.vad_threshold - s.vad_hysteresis
         self.preroll_s = s.turn_preroll_ms / 1000.0
         self.min_speech_s = s.turn_min_speech_ms / 1000.0
-        self.hangover_s = s.turn_hangover_ms / 1000.0
+        self.hangover_s = s.turn_hangover_ms / 1000.0  # the fallback (no completion model)
         self.max_utt_s = s.turn_max_utterance_ms / 1000.0
         self.tail_s = s.turn_tail_ms / 1000.0
         self.state = "idle"  # idle | candidate | speech
@@ -107,8 +129,11 @@ class TurnDetector:
         self._utt_preroll: list[AudioFrame] = []
         self._utt_dur = 0.0
         self._silence_s = 0.0
+        self._paused = False
         self._speech_start = 0.0
         self._speech_end = 0.0
+        self._paused = False  # TurnPaused already emitted for the current silence
+        self._last_frame_end = 0.0
         self.last_probability = 0.0
 
     def _keep_preroll(self, frame: AudioFrame) -> None:
@@ -144,16 +169,35 @@ class TurnDetector:
         # speech
         self._utt.append(frame)
         self._utt_dur += dur
+        self._last_frame_end = frame.timestamp + dur
         if p >= self.low_threshold:
             self._silence_s = 0.0
+            self._paused = False
             self._speech_end = frame.timestamp + dur
         else:
             self._silence_s += dur
-        if self._silence_s >= self.hangover_s - 1e-9:
+        if self._silence_s >= self.silence_limit_s - 1e-9:
             return [self._end(frame, forced=False)]
         if self._utt_dur >= self.max_utt_s - 1e-9:
             return [self._end(frame, forced=True)]
+        if self.completion and not self._paused and self._silence_s >= self.stop_s - 1e-9:
+            self._paused = True
+            return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur)]
         return []
+
+    def end_current(self) -> TurnEnded | None:
+        """End the current utterance now (the recogniser decided the turn is over); None if idle."""
+        if self.state != "speech" or not self._utt:
+            return None
+        return self._end(self._utt[-1], forced=False)
+
+    def end_now(self, pause: TurnPaused) -> TurnEnded | None:
+        """End the turn the pause belongs to (the model said the caller has finished).
+
+        None when that pause is over: the caller spoke again, or the turn already ended."""
+        if self.state != "speech" or abs(self._speech_end - pause.speech_end) > 1e-9 or not self._utt:
+            return None
+        return self._end(self._utt[-1], forced=False)
 
     def _maybe_confirm(self, frame: AudioFrame) -> list[TurnEvent]:
         if self._cand_dur < self.min_speech_s - 1e-9:
@@ -168,6 +212,7 @@ class TurnDetector:
         self._utt_dur = self._cand_dur
         self._cand = []
         self._silence_s = 0.0
+        self._paused = False
         return [SpeechStarted(self._speech_start, frame.timestamp + frame.duration)]
 
     @property
@@ -223,3 +268,4 @@ class TurnDetector:
         self._utt_preroll = []
         self._utt_dur = 0.0
         self._silence_s = 0.0
+        self._paused = False

@@ -69,7 +69,22 @@ class EndOfTurn:
     at: float = field(default_factory=time.monotonic)
 
 
-AsrEvent = SpeechStarted | PartialTranscript | FinalTranscript | EndOfTurn
+@dataclass(frozen=True, slots=True)
+class EagerEndOfTurn:
+    """The recogniser thinks the turn is probably over (Flux): work may be prepared, nothing sent."""
+
+    text: str
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResumed:
+    """The caller went on after an ``EagerEndOfTurn``: what was prepared is void."""
+
+    at: float = field(default_factory=time.monotonic)
+
+
+AsrEvent = SpeechStarted | PartialTranscript | FinalTranscript | EndOfTurn | EagerEndOfTurn | TurnResumed
 
 
 class AsrError(RuntimeError):

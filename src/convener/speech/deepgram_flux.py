@@ -3,11 +3,12 @@
 Server ``TurnInfo`` messages carry ``event``:
   ``StartOfTurn``          → :class:`SpeechStarted`
   ``Update``               → :class:`PartialTranscript` (about every 0.25 s of audio)
-  ``EagerEndOfTurn``       → :class:`PartialTranscript` (a likely end; may be resumed)
-  ``TurnResumed``          → nothing (the next Update continues the turn)
+  ``EagerEndOfTurn``       → :class:`PartialTranscript` + :class:`EagerEndOfTurn` (a likely
+                             end: work may be prepared, nothing is sent; may be resumed)
+  ``TurnResumed``          → :class:`TurnResumed` (the prepared work is void)
   ``EndOfTurn``            → :class:`FinalTranscript` + :class:`EndOfTurn`
 also ``Connected``, ``Error``. Our VAD's end of turn sends ``ForceEndTurn``; close sends
-``CloseStream``. Query: model, encoding, sample_rate, eot_threshold, eot_timeout_ms, and one
+``CloseStream``. Query: model, encoding, sample_rate, eot_threshold, eot_timeout_ms, eager_eot_threshold, and one
 ``keyterm`` per term of the conversation's bias (Flux documents ``keyterm``, not ``keywords``).
 """
 
@@ -15,13 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from convener.speech.asr import Alternative, FinalTranscript, PartialTranscript, SpeechStarted
+from convener.speech.asr import (
+    Alternative,
+    EagerEndOfTurn,
+    FinalTranscript,
+    PartialTranscript,
+    SpeechStarted,
+    TurnResumed,
+)
 from convener.speech.deepgram_live import DeepgramLiveAsr
 from convener.speech.deepgram_stream import DeepgramStreamSession
 
 
 class DeepgramFluxSession(DeepgramStreamSession):
     path = "/v2/listen"
+    turn_events = True  # the recogniser decides the end of turn (convener.speech.turns.flux)
     provider = "deepgram-flux"
 
     def params(self) -> dict[str, object]:
@@ -33,7 +42,7 @@ class DeepgramFluxSession(DeepgramStreamSession):
             "eot_threshold": s.flux_eot_threshold,
             "eot_timeout_ms": s.flux_eot_timeout_ms,
             "keyterm": self.bias.keyterms() if self.bias and self.bias.terms else None,
-        }
+        } | ({"eager_eot_threshold": s.flux_eager_eot_threshold} if s.flux_eager_eot_threshold > 0 else {})
 
     def finalize_message(self) -> dict[str, str]:
         return {"type": "ForceEndTurn"}
@@ -50,6 +59,10 @@ class DeepgramFluxSession(DeepgramStreamSession):
         elif event in ("Update", "EagerEndOfTurn"):
             if text:
                 self.emit(PartialTranscript(text))
+            if event == "EagerEndOfTurn":
+                self.emit(EagerEndOfTurn(text))
+        elif event == "TurnResumed":
+            self.emit(TurnResumed())
         elif event == "EndOfTurn":
             self.ack_until(float(msg.get("audio_window_end", 0.0)))
             words = msg.get("words") or []

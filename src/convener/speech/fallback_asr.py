@@ -57,6 +57,8 @@ class FallbackSession:
         try:
             async for ev in session.events():
                 if isinstance(ev, EndOfTurn):
+                    if self._pending is None:  # the recogniser ended the turn itself (Flux)
+                        self._turn, self._turn_bytes = [], 0
                     self._pending = None
                 self._queue.put(ev)
         except AsrError as e:
@@ -91,6 +93,11 @@ class FallbackSession:
                 await session.end_of_turn()
             for pcm in self._turn:
                 await session.feed(pcm)
+
+    @property
+    def turn_events(self) -> bool:
+        """The recogniser in use decides the end of turn itself (Deepgram Flux)."""
+        return bool(getattr(self.active, "turn_events", False))
 
     async def feed(self, pcm: bytes) -> None:
         self._turn.append(pcm)

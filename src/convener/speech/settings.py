@@ -110,6 +110,9 @@ class DeepgramSettings:
     flux_model: str = "flux-general-en"
     flux_eot_threshold: float = 0.7
     flux_eot_timeout_ms: int = 5000
+    # Flux sends EagerEndOfTurn at this end-of-turn confidence (below flux_eot_threshold), so
+    # work can be prepared before the turn is final; 0 turns eager events off.
+    flux_eager_eot_threshold: float = 0.5
     tts_model: str = "aura-2-thalia-en"
     tts_sample_rate: int = 8000
 

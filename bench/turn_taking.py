@@ -1,0 +1,380 @@
+"""Benchmark: turn-taking through the sandbox Asterisk — cut-offs, latency, model cost.
+
+Speech the project generates: requests spoken by several voices (hibari "heart" at two
+speeds, espeak-ng en-us and en-gb, flite slt and rms), band-passed to the telephone band
+(300–3400 Hz) with steady noise under voice and pauses (~25 dB SNR), sent as μ-law by a test
+caller. Three kinds of item:
+
+  complete    one finished request                                   (48)
+  hesitation  unfinished phrase, 400–1200 ms pause, the rest           (48)
+  pause       finished request, 600–1200 ms pause, an addition         (24)
+
+Every item is played with ``completion`` (the new end of turn: 200 ms VAD stop, then the
+completion decision), and every third item also with ``fixed`` (the old fixed 500 ms
+hang-over, ``turn_completion = "off"``), side by side in the same run (the sandbox lock is
+shared, so the old mode gets a third of the set). A quarter of the items (every fourth) is
+held out: never looked at while tuning; both parts are reported.
+
+Measured at the caller on one clock: end of the VOICE (known exactly: the items are built
+from trimmed speech) → first reply audio heard. A false cut-off: convener answered a
+hesitation item before its voice ended, or the item reached the agents as more than one turn.
+Per-stage breakdown from convener's TurnTimings marks. The model's CPU time per decision
+(thread CPU time) and its p99 wall time with 8 callers deciding at once are measured offline
+on the same audio.
+
+The Asterisk part runs in pieces so that no hold of the sandbox lock is long:
+
+  for i in 0 1 2 3 4; do
+    flock /tmp/convener-asterisk.lock .venv/bin/python bench/turn_taking.py --part $i --of 5 --out /tmp/tt
+  done
+  .venv/bin/python bench/turn_taking.py --report /tmp/tt
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convener.app.testcall import TestCaller
+from convener.audio import resample_pcm16, trim_silence_edges
+
+RATE = 8000
+COMPLETE = [
+    "What's the weather like in Boston today?", "Book me a flight to Chicago next Tuesday.",
+    "I need a hotel room in Seattle for two nights.", "Is it going to snow in Denver this weekend?",
+    "Find me a cheap flight from Austin to Miami.", "Can you reserve a hotel near the beach in San Diego?",
+    "What will the temperature be in Phoenix tomorrow?", "I want to fly to London on Friday.",
+    "Please book a double room in Portland.", "How hot is it in Las Vegas right now?",
+    "Get me on the first flight to Atlanta.", "Do you have a hotel with parking in Dallas?",
+    "Will it rain in Paris on Sunday?", "I'd like a window seat to New York.",
+    "Book a suite in Boston for three nights.", "What's the forecast for Chicago?",
+    "Show me flights from Denver to Houston on Monday.", "I need a room for tonight in Atlanta.",
+    "Is it windy in San Francisco?", "Reserve two seats to Orlando in June.",
+    "Find a hotel downtown in Nashville.", "What's the humidity in Miami?",
+    "Fly me from Seattle to Boston tomorrow morning.", "Is the hotel in Denver pet friendly?",
+]
+HESITATION = [
+    ("I'd like to book a flight to", "Denver, please."), ("What's the weather going to be in", "Portland tomorrow?"),
+    ("Can you find me a hotel near", "the airport in Dallas?"),
+    ("I need a flight from Boston to", "Chicago on Friday."),
+    ("Book me a room for", "three nights in Seattle."), ("Is it going to rain in", "London this weekend?"),
+    ("I want to fly to Miami on", "the twentieth of May."), ("Please reserve a hotel in", "San Diego for Monday."),
+    ("What's the temperature in", "Phoenix right now?"), ("Find me a cheap flight to", "New York next week."),
+    ("I'm looking for a hotel with", "a pool in Orlando."), ("Will it be sunny in", "Austin on Saturday?"),
+    ("Get me a ticket from Denver to", "Houston, please."), ("Can you check the forecast for", "Nashville tomorrow?"),
+    ("I'd like a double room at", "the hotel in Boston."), ("Book the earliest flight from", "Atlanta to Dallas."),
+    ("How cold will it be in", "Chicago tonight?"), ("I need a hotel room in", "Las Vegas for the weekend."),
+    ("Show me flights to", "Paris in June."), ("Is there a hotel near", "the station in Portland?"),
+    ("What's the weather like in", "Seattle this afternoon?"), ("Reserve a flight for", "two people to Miami."),
+    ("I'd like to stay in", "a hotel in Denver."), ("Can I get a flight from Austin on", "Thursday evening?"),
+]
+PAUSE = [
+    ("Book a flight to Miami.", "Leaving on Friday."), ("What's the weather in Boston?", "And tomorrow?"),
+    ("I need a hotel in Denver.", "For two nights."), ("Find me a flight to Seattle.", "In the morning."),
+    ("Is it raining in London?", "I'm going there today."), ("Reserve a room in Dallas.", "With a king bed."),
+    ("Book a flight to Chicago.", "Economy is fine."), ("What's the forecast for Paris?", "For the weekend."),
+    ("I want a hotel in Austin.", "Near downtown."), ("Get me a flight to Phoenix.", "On Monday."),
+    ("How warm is it in Miami?", "Thanks."), ("Find a hotel in Portland.", "Under two hundred dollars."),
+]
+VOICES = ("hibari", "hibari-fast", "espeak-us", "flite-slt", "espeak-gb", "flite-rms")
+STAGES = (("stop", "speech_end", "turn_paused"), ("decide", "turn_paused", "end_of_turn"),
+          ("endpointing", "speech_end", "end_of_turn"), ("asr", "end_of_turn", "asr_final"),
+          ("floor", "asr_final", "envelope_sent"), ("agent", "envelope_sent", "reply_received"),
+          ("tts", "reply_received", "tts_first_chunk"), ("out", "tts_first_chunk", "first_audio_out"))
+
+
+@dataclass
+class Item:
+    idx: int
+    kind: str  # complete | hesitation | pause
+    voice: str
+    parts: tuple[str, ...]
+    pause_ms: int  # between the parts (0 for complete)
+
+    @property
+    def held_out(self) -> bool:
+        return self.idx % 4 == 0
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
+
+
+def items() -> list[Item]:
+    rng = random.Random(11)
+    out: list[Item] = []
+    for i in range(48):
+        out.append(Item(len(out), "complete", VOICES[i % len(VOICES)], (COMPLETE[i % len(COMPLETE)],), 0))
+    for i in range(48):
+        a, b = HESITATION[i % len(HESITATION)]
+        out.append(Item(len(out), "hesitation", VOICES[(i + 1) % len(VOICES)], (a, b), rng.randint(400, 1200)))
+    for i in range(24):
+        a, b = PAUSE[i % len(PAUSE)]
+        out.append(Item(len(out), "pause", VOICES[(i + 2) % len(VOICES)], (a, b), rng.randint(600, 1200)))
+    return out
+
+
+# --- speech generation ----------------------------------------------------------------------------
+
+
+def _wav_pcm(path: Path) -> tuple[bytes, int]:
+    import wave
+
+    with wave.open(str(path), "rb") as w:
+        return w.readframes(w.getnframes()), w.getframerate()
+
+
+_HIBARI: dict[str, object] = {}
+
+
+def synth(voice: str, text: str) -> bytes:
+    """``text`` in ``voice`` as trimmed 8 kHz PCM16."""
+    if voice.startswith("hibari"):
+        from convener.speech.hibari_tts import HibariTts
+        from convener.speech.settings import HibariSettings
+
+        tts = _HIBARI.get(voice)
+        if tts is None:
+            tts = _HIBARI[voice] = HibariTts(HibariSettings(speed=1.2 if voice == "hibari-fast" else 1.0))
+
+        async def run() -> bytes:
+            return b"".join([resample_pcm16(c.pcm, c.sample_rate, RATE) async for c in tts.synthesize(text)])
+
+        pcm = asyncio.run(run())
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "x.wav"
+            if voice.startswith("espeak"):
+                v = {"espeak-us": "en-us", "espeak-gb": "en-gb+f3"}[voice]
+                subprocess.run(["espeak-ng", "-v", v, "-w", str(out), text], check=True)
+            else:
+                subprocess.run(["flite", "-voice", voice.split("-")[1], "-t", text, "-o", str(out)], check=True)
+            raw, rate = _wav_pcm(out)
+            pcm = resample_pcm16(raw, rate, RATE)
+    return trim_silence_edges(pcm, RATE, keep_lead_ms=0, keep_tail_ms=0)
+
+
+def telephone(pcm: bytes, rng: np.random.Generator, snr_db: float = 25.0) -> bytes:
+    """Band-pass 300–3400 Hz (FFT mask) and add steady noise at ``snr_db`` below the voice."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1 / RATE)
+    spec[(f < 300) | (f > 3400)] = 0
+    y = np.fft.irfft(spec, len(x))
+    voiced = np.abs(y) > 0.05 * np.abs(y).max()
+    level = np.sqrt(np.mean(y[voiced] ** 2)) if voiced.any() else 1000.0
+    y += rng.standard_normal(len(y)) * level / 10 ** (snr_db / 20)
+    return np.clip(y, -32768, 32767).astype("<i2").tobytes()
+
+
+def build(item: Item, cache: Path) -> tuple[bytes, float, float]:
+    """(caller audio, end of the first part's voice s, end of the whole voice s)."""
+    f = cache / f"{item.idx}.npz"
+    if f.exists():
+        d = np.load(f)
+        return d["pcm"].tobytes(), float(d["first_end"]), float(d["voice_end"])
+    lead = b"\0\0" * (RATE * 200 // 1000)
+    segs = [synth(item.voice, p) for p in item.parts]
+    pcm = lead + segs[0]
+    first_end = len(pcm) / 2 / RATE
+    for s in segs[1:]:
+        pcm += b"\0\0" * (RATE * item.pause_ms // 1000) + s
+    voice_end = len(pcm) / 2 / RATE
+    pcm += b"\0\0" * (RATE * 300 // 1000)  # the line does not fall silent the instant the voice ends
+    pcm = telephone(pcm, np.random.default_rng(item.idx))
+    np.savez(f, pcm=np.frombuffer(pcm, dtype="<i2"), first_end=first_end, voice_end=voice_end)
+    return pcm, first_end, voice_end
+
+
+# --- the calls -----------------------------------------------------------------------------------
+
+
+async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
+    from convener.app.stack import Stack
+
+    config.media.turn_completion = "auto" if mode == "completion" else "off"
+    config.voice.greeting = ""
+    results: list[dict] = []
+    async with Stack(config) as stack:
+        assert stack.app is not None
+        s = config.ari
+        async with TestCaller(s.url, s.user, s.password, app=f"{s.app}-tt-{uuid.uuid4().hex[:8]}") as caller:
+            leg = await caller.place(config.calls.dialplan_extension, config.calls.dialplan_context)
+            try:
+                await leg.wait_answered()
+                media = await leg.open_media(config.media)
+                await leg.wait_in_bridge(timeout=10)
+                await asyncio.sleep(0.5)
+                for item in batch:
+                    pcm, first_end, voice_end = build(item, cache)
+                    await media.wait_quiet(1.0, 12.0)  # the previous reply is over
+                    end_of_audio = await media.say(pcm, RATE)
+                    started = end_of_audio - len(pcm) / 2 / RATE
+                    # Replies are looked for from the end of the first phrase on.
+                    heard = await media.wait_voice_after(started + first_end, len(pcm) / 2 / RATE + 4.0)
+                    if heard is not None:
+                        await media.wait_quiet(0.6, 15.0, since=heard)
+                    await asyncio.sleep(0.2)
+                    results.append({"idx": item.idx, "kind": item.kind, "voice": item.voice, "mode": mode,
+                                    "held_out": item.held_out, "pause_ms": item.pause_ms, "text": item.text,
+                                    "started": started, "first_end": started + first_end,
+                                    "voice_end": started + voice_end, "heard": heard})
+                    lat = "-" if heard is None else round((heard - started - voice_end) * 1000)
+                    print(f"  [{mode}] {item.idx:3d} {item.kind:<10} lat={lat}", file=sys.stderr, flush=True)
+                await asyncio.sleep(1.5)  # the last turn's record
+                # Each turn convener recorded belongs to the item during which its speech started
+                # (one clock: the test caller and convener run in this process).
+                turns = list(stack.app.turns)
+                for i, r in enumerate(results):
+                    until = results[i + 1]["started"] if i + 1 < len(results) else float("inf")
+                    mine = [(m, t) for m, t in turns
+                            if r["started"] - 0.1 <= m.marks.get("speech_start", 0) < until - 0.1]
+                    r["turns"], r["marks"] = [t for _, t in mine], [m.marks for m, _ in mine]
+            finally:
+                await leg.hangup()
+    return results
+
+
+async def run_part(part: int, of: int, out: Path) -> int:
+    from convener.config import load_config
+    from convener.sandbox.runtime import Sandbox
+
+    logging.basicConfig(level=logging.WARNING)
+    creds = await asyncio.to_thread(Sandbox().up)
+    config = load_config(None, env={})
+    config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
+    cache = out / "audio"
+    cache.mkdir(parents=True, exist_ok=True)
+    batch = [it for it in items() if it.idx % of == part]
+    for it in batch:
+        await asyncio.to_thread(build, it, cache)
+    results = []
+    # The old fixed hang-over on every third item (enough to compare, and the lock is shared).
+    fixed = [it for it in batch if it.idx % 3 == 0]
+    runs = [("completion", batch), ("fixed", fixed)]
+    for mode, its in runs if part % 2 == 0 else runs[::-1]:  # alternate the order between parts
+        results += await play_items(config, mode, its, cache)
+        (out / f"part{part}.json").write_text(json.dumps(results))  # kept if a later mode is stopped
+    return 0
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
+
+
+def row(name: str, values: list[float], unit: str = "ms") -> str:
+    if not values:
+        return f"    {name:<22} (no data)"
+    return (f"    {name:<22} p50 {pct(values, 50):6.0f} {unit}  p95 {pct(values, 95):6.0f} {unit}  "
+            f"mean {statistics.fmean(values):6.0f} {unit}  n={len(values)}")
+
+
+def cut_off(r: dict) -> bool:
+    """Answered before the voice ended, or the request reached the agents in pieces."""
+    early = r["heard"] is not None and r["heard"] < r["voice_end"] - 0.05
+    return early or len(r["turns"]) > 1
+
+
+def report(results: list[dict]) -> None:
+    for held in (False, True):
+        part = [r for r in results if r["held_out"] == held]
+        print(f"\n== {'held-out' if held else 'tuning'} part ({len({r['idx'] for r in part})} items) ==")
+        for mode in ("completion", "fixed"):
+            rs = [r for r in part if r["mode"] == mode]
+            comp = [r for r in rs if r["kind"] == "complete"]
+            hes = [r for r in rs if r["kind"] == "hesitation"]
+            pau = [r for r in rs if r["kind"] == "pause"]
+            lat = [(r["heard"] - r["voice_end"]) * 1000 for r in comp if r["heard"] is not None]
+            cuts = sum(cut_off(r) for r in hes)
+            print(f"  mode {mode}:")
+            rate = 100 * cuts / max(1, len(hes))
+            print(f"    false cut-offs         {cuts}/{len(hes)} hesitation items = {rate:.1f} %")
+            print(row("complete: voice→reply", lat) + f"   (no reply: {sum(r['heard'] is None for r in comp)})")
+            whole = [r for r in hes if not cut_off(r) and r["heard"] is not None]
+            print(row("hesitation: voice→reply", [(r["heard"] - r["voice_end"]) * 1000 for r in whole]))
+            first = [r for r in pau if r["heard"] is not None and r["heard"] < r["voice_end"]]
+            print(f"    pause items answered after the first phrase: {len(first)}/{len(pau)}")
+            print(row("pause: 1st phrase→reply", [(r["heard"] - r["first_end"]) * 1000 for r in first]))
+            marks = [m for r in comp for m in r["marks"][:1]]
+            for name, a, b in STAGES:
+                vals = [(m[b] - m[a]) * 1000 for m in marks if a in m and b in m]
+                if vals:
+                    print(row(f"stage {name}", vals))
+
+
+def model_cost(cache: Path, decisions: int = 64) -> None:
+    """Smart Turn CPU time per decision, and its wall time with 8 callers deciding at once."""
+    from convener.speech.turns.smart_turn import ModelMissing, SmartTurnModel
+    from convener.speech.turns.text_model import load_text_model
+
+    pcms = [np.load(f)["pcm"].tobytes() for f in sorted(cache.glob("*.npz"))[:16]]
+    text = load_text_model()
+    t0 = time.thread_time()
+    for _ in range(1000):
+        text.probability("I'd like to book a flight to Denver, please")
+    print(f"\ntranscript classifier: {(time.thread_time() - t0) * 1000:.1f} µs CPU per decision (mean of 1000)")
+    try:
+        model = SmartTurnModel()
+    except ModelMissing as e:
+        print(f"Smart Turn: not installed ({e})")
+        return
+
+    def one(pcm: bytes) -> tuple[float, float]:
+        c, w = time.thread_time(), time.perf_counter()
+        model.probability(pcm, RATE)
+        return (time.thread_time() - c) * 1000, (time.perf_counter() - w) * 1000
+
+    single = [one(pcms[i % len(pcms)]) for i in range(decisions // 2)]
+    print(row("Smart Turn CPU, 1 caller", [c for c, _ in single]))
+    print(row("Smart Turn wall, 1 caller", [w for _, w in single]))
+    with ThreadPoolExecutor(8) as pool:
+        eight = list(pool.map(one, [pcms[i % len(pcms)] for i in range(decisions * 2)]))
+    w8 = [w for _, w in eight]
+    print(row("Smart Turn wall, 8 at once", w8) + f"  p99 {pct(w8, 99):.0f} ms")
+    print(row("Smart Turn CPU, 8 at once", [c for c, _ in eight]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--part", type=int)
+    ap.add_argument("--of", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/turn_taking"))
+    ap.add_argument("--report", type=Path, help="combine the parts in this folder and print")
+    a = ap.parse_args()
+    if a.report is not None:
+        results = [r for f in sorted(a.report.glob("part*.json")) for r in json.loads(f.read_text())]
+        print(f"turn-taking over {len({r['idx'] for r in results})} items x {len({r['mode'] for r in results})} modes"
+              f" (voices: {', '.join(VOICES)}; telephone band, ~25 dB SNR noise)")
+        report(results)
+        model_cost(a.report / "audio")
+        return 0
+    if a.part is None:
+        ap.error("--part N (under the sandbox lock) or --report DIR")
+    for tool in ("espeak-ng", "flite"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed (apt-get install {tool}); its voices are needed", file=sys.stderr)
+            return 2
+    return asyncio.run(run_part(a.part, a.of, a.out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

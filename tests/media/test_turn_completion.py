@@ -1,0 +1,179 @@
+"""End of turn by completion: the pure detector + decision, the models, the fallback."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media_helpers import EnergyVad, frames_of, silence, tone
+
+from convener.media.settings import MediaSettings
+from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
+from convener.speech import turns as turns_pkg
+from convener.speech.turns import TurnCompletion, build_completion, decide, smart_turn
+from convener.speech.turns.text_model import TextTurnModel, load_text_model
+
+T0 = 100.0
+S = MediaSettings()  # turn_stop_ms 200, turn_incomplete_wait_ms 2000, hang-over 500
+
+
+def drive(det: TurnDetector, pcm: bytes, comp: TurnCompletion, transcripts: list[str]) -> list:
+    """Feed ``pcm``; at each pause ask ``comp`` with the next transcript, as CallerVoice does."""
+    events: list = []
+    said = iter(transcripts)
+    for f in frames_of(pcm, 8000, start=T0):
+        for e in det.process(f):
+            events.append(e)
+            if isinstance(e, TurnPaused) and comp.decide(None, next(said)).complete:
+                ended = det.end_now(e)
+                assert ended is not None
+                events.append(ended)
+    return events
+
+
+@pytest.fixture(scope="module")
+def text_comp() -> TurnCompletion:
+    return TurnCompletion(None, load_text_model(), S.turn_complete_threshold)
+
+
+def test_hesitating_caller_is_one_turn(energy_vad: EnergyVad, text_comp: TurnCompletion) -> None:
+    """ "I'd like to book a flight to" … 800 ms … "Denver, please": one turn with both parts."""
+    det = TurnDetector(energy_vad, S, completion=True)
+    first, second = tone(1500), tone(700)
+    events = drive(det, silence(300) + first + silence(800) + second + silence(2500), text_comp,
+                   ["I'd like to book a flight to", "I'd like to book a flight to Denver, please."])
+    kinds = [type(e) for e in events]
+    assert kinds == [SpeechStarted, TurnPaused, TurnPaused, TurnEnded]
+    ended = events[-1]
+    assert ended.speech_start == pytest.approx(T0 + 0.3)
+    assert ended.speech_end == pytest.approx(T0 + 0.3 + 1.5 + 0.8 + 0.7)
+    assert ended.end_of_turn == pytest.approx(ended.speech_end + 0.2)  # the second pause decided
+    assert first in ended.audio and second in ended.audio
+
+
+def test_complete_request_is_answered_without_the_hangover(energy_vad: EnergyVad,
+                                                           text_comp: TurnCompletion) -> None:
+    det = TurnDetector(energy_vad, S, completion=True)
+    events = drive(det, silence(300) + tone(1200) + silence(1000), text_comp,
+                   ["What's the weather in Seattle tomorrow?"])
+    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnEnded]
+    ended = events[-1]
+    assert ended.end_of_turn - ended.speech_end == pytest.approx(0.2)  # not 0.5
+    assert det.state == "idle"
+
+
+def test_incomplete_caller_who_stays_silent_ends_at_the_longest_wait(energy_vad: EnergyVad,
+                                                                     text_comp: TurnCompletion) -> None:
+    det = TurnDetector(energy_vad, S, completion=True)
+    events = drive(det, tone(1000) + silence(2500), text_comp, ["Book a table for"])
+    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnEnded]
+    assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(2.0)
+
+
+def test_a_late_decision_after_the_caller_resumed_ends_nothing(energy_vad: EnergyVad) -> None:
+    det = TurnDetector(energy_vad, S, completion=True)
+    pauses = [e for f in frames_of(tone(500) + silence(300) + tone(400), 8000, start=T0)
+              for e in det.process(f) if isinstance(e, TurnPaused)]
+    assert len(pauses) == 1
+    assert det.end_now(pauses[0]) is None  # the caller spoke again: that pause is void
+    assert det.state == "speech"
+
+
+def test_without_completion_the_fixed_hangover_ends_the_turn(energy_vad: EnergyVad) -> None:
+    det = TurnDetector(energy_vad, S)
+    events = [e for f in frames_of(tone(600) + silence(700), 8000, start=T0) for e in det.process(f)]
+    assert [type(e) for e in events] == [SpeechStarted, TurnEnded]
+    assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(0.5)
+
+
+def test_decide_combines_what_is_present() -> None:
+    assert decide(None, None).complete is False and decide(None, None).probability is None
+    assert decide(0.9, None).complete and not decide(0.3, None).complete
+    assert not decide(0.99, 0.05).complete  # both must agree: the words say "unfinished"
+    assert not decide(0.3, 0.9).complete
+    assert decide(0.7, 0.6).complete and decide(0.7, 0.6).probability == pytest.approx(0.6)
+    assert "audio 0.70" in decide(0.7, 0.6).describe()
+
+
+UNFINISHED = ["I'd like to book a flight to", "Can you get me a hotel in", "I want to fly from Boston and",
+              "Reserve a car for um", "Put me on the", "Is there a train that", "Send it to my"]
+FINISHED = ["I'd like to book a flight to Denver, please.", "What's the weather in Chicago?",
+            "That works for me.", "Two tickets to Lisbon", "Reserve a car for Monday",
+            "Is there a train tonight?", "Send it to my office."]
+
+
+def test_text_model_never_ends_on_a_dangling_word_and_mostly_gets_wording_it_never_saw() -> None:
+    m = load_text_model()
+    assert [t for t in UNFINISHED if m.probability(t) >= 0.5] == []  # these would be cut-offs
+    right = sum(m.probability(t) >= 0.5 for t in FINISHED)
+    assert right >= len(FINISHED) - 2  # a miss costs waiting, not a cut-off
+
+
+def test_text_weights_pin_mismatch_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "w.json"
+    bad.write_text('{"features": {"bias": 1.0}}')
+    with pytest.raises(ValueError, match="does not match the pinned"):
+        load_text_model(bad)
+    assert TextTurnModel.from_bytes(bad.read_bytes(), expected_sha256=None).probability("x") > 0.5
+
+
+def test_missing_smart_turn_falls_back_with_one_log_line(monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(smart_turn, "DISTRIBUTION", "no-such-distribution-installed")
+    turns_pkg._load_audio.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger="convener.speech.turns"):
+            only = build_completion(MediaSettings(turn_completion="smart-turn"))
+        assert only is None  # the detector then uses the fixed hang-over
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "hang-over 500 ms" in warnings[0].getMessage()
+        caplog.clear()
+        both = build_completion(MediaSettings(turn_completion="both"))
+        assert both is not None and both.audio is None and both.text is not None  # the words alone
+        assert any("Smart Turn" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        # A streaming recogniser gives no transcript to judge, and the audio model is missing.
+        assert build_completion(MediaSettings(turn_completion="auto"), transcripts=False) is None
+        auto = build_completion(MediaSettings(turn_completion="auto"))
+        assert auto is not None and auto.audio is None and auto.text is not None
+    finally:
+        turns_pkg._load_audio.cache_clear()
+
+
+def test_smart_turn_pin_mismatch_is_a_clear_error(tmp_path: Path) -> None:
+    f = tmp_path / "model.onnx"
+    f.write_bytes(b"not the model")
+    with pytest.raises(ValueError, match="not the pinned Smart Turn"):
+        smart_turn.check_sha256(f)
+
+
+def test_smart_turn_scores_audio_when_installed() -> None:
+    try:
+        smart_turn.model_file()
+    except smart_turn.ModelMissing:
+        pytest.skip("pipecat-ai (the package holding Smart Turn) is not installed")
+    model = smart_turn.SmartTurnModel()
+    rng = np.random.default_rng(1)
+    pcm = (rng.standard_normal(8000) * 3000).astype("<i2").tobytes()
+    p8, p16 = model.probability(pcm, 8000), model.probability(pcm + pcm, 16000)
+    assert 0.0 <= p8 <= 1.0 and 0.0 <= p16 <= 1.0
+
+
+def test_call_check_finds_the_end_of_the_voice_not_of_the_file() -> None:
+    from convener.app.callcheck import voice_end_ms
+    from convener.speech.vad import EnergyVad as SpeechEnergyVad
+
+    pcm = silence(300) + tone(800) + silence(500)
+    assert voice_end_ms(pcm, SpeechEnergyVad(8000)) == pytest.approx(1100.0, abs=20)
+    assert voice_end_ms(silence(400), SpeechEnergyVad(8000)) == 0.0
+
+
+def test_the_recogniser_can_end_the_current_utterance(energy_vad: EnergyVad) -> None:
+    """Flux's EndOfTurn ends our utterance (its audio and marks) without waiting for silence."""
+    det = TurnDetector(energy_vad, S, completion=True)
+    for f in frames_of(silence(300) + tone(800) + silence(100), 8000, start=T0):
+        det.process(f)
+    ended = det.end_current()
+    assert ended is not None and ended.speech_end == pytest.approx(T0 + 1.1)
+    assert det.state == "idle" and det.end_current() is None
