@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/asterisk/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.asterisk)
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return SHARED

@@ -1,4 +1,4 @@
-"""Helpers of the OFP tests: where the shared reference data is, settings for local agents."""
+"""Helpers of the OFP tests: where the OFP reference data is, settings for local agents."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from convener.ofp.settings import AgentSettings, OfpSettings
 
-# The shared reference data sits beside the repository (``<repo>/../shared/ofp``).
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "ofp"
+# The official schemas and samples, vendored unchanged (see data/openfloor/README.md).
+SHARED = Path(__file__).resolve().parent / "data" / "openfloor"
 ENVELOPE_SAMPLES = SHARED / "conversation-envelope" / "1.1.0" / "sample-json"
 MANIFEST_SAMPLES = SHARED / "assistant-manifest" / "1.0.1" / "sample-json"
 DIALOG_SAMPLES = SHARED / "dialog-event" / "1.0.2" / "sample-json"
@@ -20,7 +20,9 @@ def load_json(path: Path) -> Any:
 
 
 def envelope_samples() -> list[Path]:
-    return sorted(ENVELOPE_SAMPLES.glob("*.json"))
+    found = sorted(ENVELOPE_SAMPLES.glob("*.json"))
+    assert found, f"no OFP envelope samples in {ENVELOPE_SAMPLES}"
+    return found
 
 
 def settings_for(urls: dict[str, str], **kw: Any) -> OfpSettings:

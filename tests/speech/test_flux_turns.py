@@ -93,4 +93,5 @@ def test_eager_events_can_be_turned_off(fake: FakeDeepgram) -> None:
 
     s = DeepgramFluxSession.__new__(DeepgramFluxSession)
     s.settings, s.encoding, s.sample_rate = DeepgramSettings(flux_eager_eot_threshold=0), "mulaw", RATE
+    s.bias = None
     assert "eager_eot_threshold" not in s.params()
