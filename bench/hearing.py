@@ -149,7 +149,8 @@ def caller_audio(voices_pcm: dict[tuple[str, str], bytes], reqs: list[Request],
                  conditions: list[str], phone: bool) -> list[Clip]:
     """Noise at the caller's end, then (``phone``: offline mode) the 8 kHz μ-law round trip."""
     clips = []
-    for ci, cond in enumerate(conditions):
+    for cond in conditions:
+        ci = list(CONDITIONS).index(cond)  # the noise of a condition does not depend on the others asked for
         snr = CONDITIONS[cond]
         for ri, req in enumerate(reqs):
             for vi, voice in enumerate(VOICES):
