@@ -149,7 +149,8 @@ def caller_audio(voices_pcm: dict[tuple[str, str], bytes], reqs: list[Request],
                  conditions: list[str], phone: bool) -> list[Clip]:
     """Noise at the caller's end, then (``phone``: offline mode) the 8 kHz μ-law round trip."""
     clips = []
-    for ci, cond in enumerate(conditions):
+    for cond in conditions:
+        ci = list(CONDITIONS).index(cond)  # the noise of a condition does not depend on the others asked for
         snr = CONDITIONS[cond]
         for ri, req in enumerate(reqs):
             for vi, voice in enumerate(VOICES):
@@ -273,6 +274,29 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     }
 
 
+def print_table(rows: list[dict[str, object]]) -> None:
+    print(f"{'mode':8} {'recogniser':9} {'bias':7} {'condition':9} {'split':8} {'n':>4} {'entity':>7} {'WER':>6} "
+          f"{'p50 ms':>7} {'p95 ms':>7}")
+    keys: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for r in rows:
+        keys.setdefault((r["mode"], r["recognizer"], r["bias"], r["condition"], r["split"]), []).append(r)
+    for (mode, rec, bias_mode, cond, split), group in keys.items():
+        s = summarise(group)
+        print(f"{mode!s:8} {rec!s:9} {bias_mode!s:7} {cond!s:9} {split!s:8} {s['n']:>4} {s['entity']:>7.1%} "
+              f"{s['wer']:>6.3f} {s['p50']:>7.0f} {s['p95']:>7.0f}")
+
+
+def from_json(paths: list[Path]) -> int:
+    """Reprint earlier runs' tables (``--json`` files), the city check applied again."""
+    rows: list[dict[str, object]] = []
+    for path in paths:
+        for r in json.loads(path.read_text()):
+            r["city_ok"] = city_heard(str(r["city"]), str(r["heard"]))
+            rows.append(r)
+    print_table(rows)
+    return 0
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("offline", "sandbox"), default="offline")
@@ -292,7 +316,10 @@ async def main() -> int:
     ap.add_argument("--record", action="store_true",
                     help="sandbox mode: record what is not in the cache yet (needs the Asterisk lock); "
                          "with --recognizer none, only record")
+    ap.add_argument("--from-json", type=Path, nargs="+", help="only reprint the tables of earlier --json runs")
     args = ap.parse_args()
+    if args.from_json:
+        return from_json(args.from_json)
     splits = args.split.split(",")
     conditions = args.condition.split(",")
     reqs = [r for r in requests() if r.split in splits]
