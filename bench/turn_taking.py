@@ -315,10 +315,16 @@ def report(results: list[dict]) -> None:
             print(f"    pause items answered after the first phrase: {len(first)}/{len(pau)}")
             print(row("pause: 1st phrase→reply", [(r["heard"] - r["first_end"]) * 1000 for r in first]))
             marks = [m for r in comp for m in r["marks"][:1]]
+            print(row("stage vad tail", [(r["marks"][0]["speech_end"] - r["voice_end"]) * 1000 for r in comp
+                                         if r["marks"] and "speech_end" in r["marks"][0]])
+                  + "   (end of voice → VAD's end of speech: path in + Silero's tail)")
             for name, a, b in STAGES:
                 vals = [(m[b] - m[a]) * 1000 for m in marks if a in m and b in m]
                 if vals:
                     print(row(f"stage {name}", vals))
+            print(row("stage transport", [(r["heard"] - r["marks"][0]["first_audio_out"]) * 1000 for r in comp
+                                          if r["heard"] and r["marks"] and "first_audio_out" in r["marks"][0]])
+                  + "   (first frame out → heard at the caller)")
 
 
 def model_cost(cache: Path, decisions: int = 64) -> None:

@@ -117,4 +117,7 @@ async def test_flux_eager_end_of_turn_sends_nothing_until_the_turn_is_final(conf
         assert sent.index("TurnResumed") < sent.index("EndOfTurn")
         assert all("ForceEndTurn" not in c.messages for c in fake.connections)  # Flux decided
     finally:
+        from convener.speech.registry import asr_provider
+
+        await asr_provider("deepgram-flux", config.speech).aclose()  # its HTTP session (cached)
         await fake.stop()
