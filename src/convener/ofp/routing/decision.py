@@ -119,9 +119,16 @@ def decide(candidates: Sequence[Candidate], c: Calibration, focal: Sequence[str]
 _SPLIT = re.compile(r"\s*(?:,?\s*\band then\b|,?\s*\bthen\b|,?\s*\band also\b|,?\s*\bplus\b|,?\s*\band\b|;)\s*", re.I)
 
 
+MAX_SPLIT_WORDS = 20
+
+
 def split_requests(text: str) -> list[str]:
     """The parts of a sentence that may be separate requests ("a flight and a hotel in Denver"
-    → ["a flight", "a hotel in Denver"]). Parts without a content word are dropped."""
+    → ["a flight", "a hotel in Denver"]). Parts without a content word are dropped. Longer
+    sentences (over ``MAX_SPLIT_WORDS`` words) are one request: there "and" mostly joins the
+    story to the request, and embedding each part would cost the caller time."""
+    if len(text.split()) > MAX_SPLIT_WORDS:
+        return [text.strip(" ,.?!")]
     parts = [p.strip(" ,.?!") for p in _SPLIT.split(text[:MAX_TEXT_CHARS])]
     return [p for p in parts if any(w not in STOPWORDS for w in words(p))]
 
