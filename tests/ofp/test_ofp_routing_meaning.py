@@ -121,6 +121,18 @@ def test_hostile_manifest_costs_what_an_honest_one_costs_to_embed() -> None:
 
 
 @needs_model
+def test_the_minivan_at_the_airport_goes_to_the_car_rental_agent() -> None:
+    import json
+
+    from convener.ofp.manifest import manifest_from_dict
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data" / "routing" / "agents.json"
+    ms = [manifest_from_dict(d, where="agents.json", notes=[]) for d in json.loads(data.read_text())["manifests"]]
+    d = Router.default().route("Can you hold a minivan for me at the Phoenix airport?", ms)
+    assert d.target is not None and d.target.identification.conversational_name == "RentRight", d
+
+
+@needs_model
 def test_routing_by_meaning_finds_agents_without_their_keyphrases() -> None:
     r = Router.default()
     assert r.by_meaning

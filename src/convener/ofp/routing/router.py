@@ -29,8 +29,8 @@ from convener.ofp.routing.decision import (
     decide,
     split_requests,
 )
-from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, load_model
-from convener.ofp.routing.keyphrases import explicit_request, score
+from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, content_key, load_model
+from convener.ofp.routing.keyphrases import common_words, explicit_request, score
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class Router:
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.query_cache = QUERY_CACHE
         self._qlock = threading.Lock()
+        self._common_key: tuple[str, ...] = ()
+        self._common_words: frozenset[str] = frozenset()
 
     @classmethod
     def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
@@ -112,13 +114,20 @@ class Router:
 
     # --- the decision -----------------------------------------------------------------------
 
+    def _common(self, manifests: Sequence[Manifest]) -> frozenset[str]:
+        key = tuple(content_key(m) for m in manifests)
+        if self._common_key != key:
+            self._common_key, self._common_words = key, common_words(manifests)
+        return self._common_words
+
     def candidates(self, text: str, manifests: Sequence[Manifest]) -> list[Candidate]:
         named = explicit_request(text, manifests)
+        common = self._common(manifests) if self.index is not None else frozenset()
         meaning: list[float | None] = [None] * len(manifests)
         if self.index is not None and manifests:
             meaning = list(self.index.similarity(self._query(text), manifests))
         return [
-            Candidate(m, score(text, m), meaning[i], named is m) for i, m in enumerate(manifests)
+            Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)
         ]
 
     def route(self, text: str, manifests: Sequence[Manifest], focal: Sequence[str] = ()) -> Decision:
