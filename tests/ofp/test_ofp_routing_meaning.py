@@ -197,3 +197,17 @@ def test_the_shipped_background_centre_is_current() -> None:
     shipped = emb.background_centre(model)
     computed = model.embed(list(emb.BACKGROUND)).mean(axis=0)
     assert np.allclose(shipped, computed, atol=1e-5), "run: python -m convener.ofp.routing.embeddings"
+
+
+@needs_model
+def test_the_answer_to_the_question_by_meaning() -> None:
+    r = Router.default()
+    rental = Manifest(
+        Identification("tag:x.invalid,2026:rr", "http://rr.invalid/", conversational_name="RentRight",
+                       synopsis="Your car rental agent: compacts, SUVs, minivans and pickup trucks."),
+        [Capability(["car hire"], ["Reserve, extend or cancel a rental vehicle."])],
+    )
+    options = [MANIFESTS[0], rental]
+    assert r.choose("car rental", options) is rental
+    assert r.choose("by plane", options) is MANIFESTS[0]
+    assert r.choose("actually, what's the weather in Boston?", options) is None  # routed afresh

@@ -158,6 +158,8 @@ class Router:
         meaning = None
         if self.index is not None and options:
             meaning = self.index.similarity(self._query(text), options)
+            if max(meaning) < self.calibration.none_below:
+                meaning = None  # the answer is about neither: route it afresh
         return choose(text, options, kp, meaning)
 
     def prepare_sync(self, text: str, manifests: Sequence[Manifest]) -> None:
