@@ -187,21 +187,22 @@ def tune(router: Router, manifests: list[Manifest], dev: list[dict[str, Any]]) -
     router.candidates = cached  # type: ignore[method-assign]
     run = router_outcome(router, manifests)
     best: tuple[int, Calibration] | None = None
-    by_sure: dict[float, tuple[int, Calibration]] = {}
+    by_knob: dict[tuple[str, float], tuple[int, Calibration]] = {}
     base = router.calibration
     for nb, aw, kw, sa in itertools.product(
-        [0.10 + 0.01 * i for i in range(21)], [0.0, 0.01, 0.02, 0.03, 0.04],
-        [0.0, 0.05, 0.1, 0.15], [0.0, 0.25, 0.28, 0.3, 0.33, 0.36, 0.4],
+        [0.10 + 0.01 * i for i in range(21)], [0.0, 0.005, 0.01, 0.015, 0.02, 0.03],
+        [0.0, 0.05, 0.1, 0.15], [0.0, 0.25, 0.3],
     ):
         router.calibration = Calibration(round(nb, 4), aw, kw, base.switch_margin, base.switch_above, sa)
         ok = sum(run(r["text"]) == expected(r) for r in dev)
         if best is None or ok > best[0]:
             best = (ok, router.calibration)
-        if sa not in by_sure or ok > by_sure[sa][0]:
-            by_sure[sa] = (ok, router.calibration)
+        for knob in (("sure_above", sa), ("ask_within", aw)):
+            if knob not in by_knob or ok > by_knob[knob][0]:
+                by_knob[knob] = (ok, router.calibration)
     assert best is not None
-    for sa, (ok, cal) in sorted(by_sure.items()):
-        print(f"sure_above {sa}: {ok}/{len(dev)} with {cal}")
+    for (knob, v), (ok, cal) in sorted(by_knob.items()):
+        print(f"best with {knob} = {v}: {ok}/{len(dev)} ({cal})")
     print(f"dev best: {best[0]}/{len(dev)} with {best[1]}")
     router.calibration = base
 

@@ -11,7 +11,11 @@ class FlightsAgent(SkillAgent):
     role = "Flight booking agent"
     synopsis = "Books airline flights between cities."
     keyphrases = ("flight", "fly", "plane", "airline", "airport", "book a flight", "plane ticket")
-    descriptions = ("Finds and books airline flights: destination, origin, travel date.",)
+    descriptions = (
+        "Finds and books airline flights: destination, origin, travel date.",
+        "Plane tickets between cities: one way or return, departure and arrival times, "
+        "nonstop or with a connection, seats and fares.",
+    )
 
     def greeting(self) -> str:
         return "Hi, this is Flights. Where would you like to fly?"

@@ -20,7 +20,11 @@ class HotelsAgent(SkillAgent):
     role = "Hotel booking agent"
     synopsis = "Finds and books hotel rooms."
     keyphrases = ("hotel", "room", "stay", "accommodation", "lodging", "place to stay")
-    descriptions = ("Suggests and books hotel rooms in a city for given nights.",)
+    descriptions = (
+        "Suggests and books hotel rooms in a city for given nights.",
+        "Somewhere to sleep: a room or suite for one or more nights, check-in and check-out "
+        "dates, beds, nightly rates.",
+    )
 
     def greeting(self) -> str:
         return "Hi, this is Hotels. Which city do you need a room in?"

@@ -23,7 +23,10 @@ class WeatherAgent(SkillAgent):
     role = "Weather agent"
     synopsis = "Tells today's weather in a city."
     keyphrases = ("weather", "forecast", "temperature", "rain", "snow", "sunny", "cold", "warm")
-    descriptions = ("Current weather and today's forecast for major cities.",)
+    descriptions = (
+        "Current weather and today's forecast for major cities.",
+        "Whether it is hot or cold, raining, windy, foggy or snowing in a city today, and what to wear or bring.",
+    )
 
     def greeting(self) -> str:
         return "Hi, this is Weather. Which city?"

@@ -131,3 +131,14 @@ def test_the_answer_to_the_question_settles_it() -> None:
     r = Router.keyphrases_only()
     assert r.choose("car rental", opts) is RENTRIGHT
     assert r.choose("hmm I don't know", opts) is None
+
+
+def test_keyphrases_shared_with_other_manifests_are_weak_evidence() -> None:
+    from convener.ofp.routing.keyphrases import common_words
+
+    cars = manifest("RentRight", "Car rental at airport and downtown branches.", ["car hire"])
+    common = common_words([FLIGHTS, cars])
+    assert "airport" in common and "flight" not in common
+    text = "Can you hold a minivan for me at the Phoenix airport?"
+    assert score(text, FLIGHTS, common) < score(text, FLIGHTS) / 2
+    assert score("Book a flight to Denver", FLIGHTS, common) == score("Book a flight to Denver", FLIGHTS)

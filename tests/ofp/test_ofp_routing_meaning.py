@@ -121,6 +121,18 @@ def test_hostile_manifest_costs_what_an_honest_one_costs_to_embed() -> None:
 
 
 @needs_model
+def test_the_minivan_at_the_airport_goes_to_the_car_rental_agent() -> None:
+    import json
+
+    from convener.ofp.manifest import manifest_from_dict
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data" / "routing" / "agents.json"
+    ms = [manifest_from_dict(d, where="agents.json", notes=[]) for d in json.loads(data.read_text())["manifests"]]
+    d = Router.default().route("Can you hold a minivan for me at the Phoenix airport?", ms)
+    assert d.target is not None and d.target.identification.conversational_name == "RentRight", d
+
+
+@needs_model
 def test_routing_by_meaning_finds_agents_without_their_keyphrases() -> None:
     r = Router.default()
     assert r.by_meaning
@@ -174,3 +186,28 @@ async def test_two_requests_the_second_agent_gets_the_request_when_the_first_yie
     assert names == ["Flights", "Convener", "Hotels"], [f"{r.agent_name}: {r.text}" for r in done]
     assert done[0].text.startswith("Booked: Boston to Denver")
     assert done[2].text.startswith("The Crawford in Denver has a room")
+
+
+@needs_model
+def test_the_shipped_background_centre_is_current() -> None:
+    import numpy as np
+
+    model = emb.load_model()
+    assert model is not None
+    shipped = emb.background_centre(model)
+    computed = model.embed(list(emb.BACKGROUND)).mean(axis=0)
+    assert np.allclose(shipped, computed, atol=1e-5), "run: python -m convener.ofp.routing.embeddings"
+
+
+@needs_model
+def test_the_answer_to_the_question_by_meaning() -> None:
+    r = Router.default()
+    rental = Manifest(
+        Identification("tag:x.invalid,2026:rr", "http://rr.invalid/", conversational_name="RentRight",
+                       synopsis="Your car rental agent: compacts, SUVs, minivans and pickup trucks."),
+        [Capability(["car hire"], ["Reserve, extend or cancel a rental vehicle."])],
+    )
+    options = [MANIFESTS[0], rental]
+    assert r.choose("car rental", options) is rental
+    assert r.choose("by plane", options) is MANIFESTS[0]
+    assert r.choose("actually, what's the weather in Boston?", options) is None  # routed afresh

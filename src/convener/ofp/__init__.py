@@ -8,7 +8,7 @@ Modules, from the wire inwards:
 - ``parse``     tolerant reading of inbound 1.1.0 and 1.0.0 envelopes (``ParseError`` only)
 - ``validate``  ``validate_envelope(dict)``: official schemas applied everywhere + hand checks
 - ``floor``     the floor manager: pure logic, delegation to the convener, deliveries
-- ``routing``   matching utterances against manifests (keyphrases, names)
+- ``routing``   which agent answers: names, keyphrases, meaning (embeddings), the decision
 - ``policy``    the built-in convener policy (whom to invite, hand-overs, faults)
 - ``transport`` bounded HTTP POSTs to agents (timeouts, size limit, no redirects)
 - ``directory`` the agents we may contact: config order, manifests, health, discovery

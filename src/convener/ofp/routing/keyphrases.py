@@ -129,16 +129,38 @@ class Match:
     score: float
 
 
-def score(text: str, m: Manifest) -> float:
+COMMON_WEIGHT = 0.25
+
+
+def vocabulary(m: Manifest) -> set[str]:
+    """The content words of a manifest's bounded text (keyphrases, descriptions, synopsis, role)."""
+    texts = [*keyphrases(m), *descriptions(m), m.identification.synopsis[:MAX_TEXT_CHARS],
+             (m.identification.role or "")[:MAX_TEXT_CHARS]]
+    return {w for t in texts for w in words(t)} - STOPWORDS
+
+
+def common_words(manifests: Sequence[Manifest]) -> frozenset[str]:
+    """Words found in the texts of two or more manifests: weak evidence for any one of them."""
+    seen: dict[str, int] = {}
+    for m in manifests:
+        for w in vocabulary(m):
+            seen[w] = seen.get(w, 0) + 1
+    return frozenset(w for w, n in seen.items() if n > 1)
+
+
+def score(text: str, m: Manifest, common: frozenset[str] = frozenset()) -> float:
     """Keyphrase matches (best ``COUNTED_MATCHES``, fairness-weighted) plus a little for words
-    shared with the descriptions and synopsis (at most 1.0)."""
+    shared with the descriptions and synopsis (at most 1.0). A keyphrase whose words all appear
+    in other manifests too (``common``: "airport" for flights, car rental and taxi) counts
+    ``COMMON_WEIGHT``."""
     ws = words(text)
     content = {w for w in ws if w not in STOPWORDS}
     hits: list[float] = []
     for phrase in keyphrases(m):
         pw = words(phrase)[:MAX_PHRASE_WORDS]
         if _contains(ws, pw):
-            hits.append(1.0 + 0.5 * (len(pw) - 1))
+            weak = all(w in common or w in STOPWORDS for w in pw)
+            hits.append((1.0 + 0.5 * (len(pw) - 1)) * (COMMON_WEIGHT if weak else 1.0))
     n = _keyphrase_count(m)
     weight = min(1.0, math.sqrt(FAIR_KEYPHRASES / n)) if n else 1.0
     s = weight * sum(sorted(hits, reverse=True)[:COUNTED_MATCHES])

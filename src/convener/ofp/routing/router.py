@@ -29,8 +29,8 @@ from convener.ofp.routing.decision import (
     decide,
     split_requests,
 )
-from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, load_model
-from convener.ofp.routing.keyphrases import explicit_request, score
+from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, content_key, load_model
+from convener.ofp.routing.keyphrases import common_words, explicit_request, score
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class Router:
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.query_cache = QUERY_CACHE
         self._qlock = threading.Lock()
+        self._common_key: tuple[str, ...] = ()
+        self._common_words: frozenset[str] = frozenset()
 
     @classmethod
     def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
@@ -75,7 +77,7 @@ class Router:
         if not todo:
             return
         assert self.index is not None
-        vectors = self.index.query_vector(self.model.embed(todo))
+        vectors = self.index.query_vector(self.model.embed([self.index.query_text(t) for t in todo]))
         with self._qlock:
             for t, v in zip(todo, vectors, strict=True):
                 self._queries[t] = v
@@ -112,13 +114,20 @@ class Router:
 
     # --- the decision -----------------------------------------------------------------------
 
+    def _common(self, manifests: Sequence[Manifest]) -> frozenset[str]:
+        key = tuple(content_key(m) for m in manifests)
+        if self._common_key != key:
+            self._common_key, self._common_words = key, common_words(manifests)
+        return self._common_words
+
     def candidates(self, text: str, manifests: Sequence[Manifest]) -> list[Candidate]:
         named = explicit_request(text, manifests)
+        common = self._common(manifests) if self.index is not None else frozenset()
         meaning: list[float | None] = [None] * len(manifests)
         if self.index is not None and manifests:
             meaning = list(self.index.similarity(self._query(text), manifests))
         return [
-            Candidate(m, score(text, m), meaning[i], named is m) for i, m in enumerate(manifests)
+            Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)
         ]
 
     def route(self, text: str, manifests: Sequence[Manifest], focal: Sequence[str] = ()) -> Decision:
@@ -149,6 +158,8 @@ class Router:
         meaning = None
         if self.index is not None and options:
             meaning = self.index.similarity(self._query(text), options)
+            if max(meaning) < self.calibration.none_below:
+                meaning = None  # the answer is about neither: route it afresh
         return choose(text, options, kp, meaning)
 
     def prepare_sync(self, text: str, manifests: Sequence[Manifest]) -> None:
