@@ -35,6 +35,12 @@ from convener.ofp.routing.keyphrases import common_words, explicit_request, scor
 log = logging.getLogger(__name__)
 
 QUERY_CACHE = 64
+# A request split into parts ("a flight and a hotel in Denver") is scored, for the whole, by the
+# best of its parts' meanings, so only the parts are embedded, not the whole as well: the model's
+# time is per text (about 40 ms for 4 words on the shared cores), and embedding the whole and two
+# parts made these requests the slowest turns (p99). Measured side by side in bench/routing.py
+# (router "meaning-whole" embeds the whole too).
+WHOLE_FROM_PARTS = True
 
 
 class Router:
@@ -47,6 +53,7 @@ class Router:
         self._qlock = threading.Lock()
         self._common_key: tuple[str, ...] = ()
         self._common_words: frozenset[str] = frozenset()
+        self.whole_from_parts = WHOLE_FROM_PARTS
 
     @classmethod
     def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
@@ -106,11 +113,25 @@ class Router:
         """Embed the request (and its parts) and any new manifest, off the loop."""
         if self.model is None:
             return
-        parts = split_requests(text)
-        texts = [text, *parts] if len(parts) > 1 else [text]
+        texts = self._texts(text)
         if any(t not in self._queries for t in texts):
             await asyncio.to_thread(self._embed_queries, texts)
         await self.index_manifests(manifests)
+
+    def _texts(self, text: str) -> list[str]:
+        """The texts of a request that are embedded: the whole, or its parts when it has several."""
+        parts = split_requests(text)
+        if len(parts) < 2:
+            return [text]
+        return parts if self.whole_from_parts else [text, *parts]
+
+    def _meaning(self, text: str, manifests: Sequence[Manifest]) -> list[float]:
+        assert self.index is not None
+        parts = split_requests(text) if self.whole_from_parts else []
+        if len(parts) < 2:
+            return list(self.index.similarity(self._query(text), manifests))
+        per_part = [self.index.similarity(self._query(p), manifests) for p in parts]
+        return [max(col) for col in zip(*per_part, strict=True)]
 
     # --- the decision -----------------------------------------------------------------------
 
@@ -125,7 +146,7 @@ class Router:
         common = self._common(manifests) if self.index is not None else frozenset()
         meaning: list[float | None] = [None] * len(manifests)
         if self.index is not None and manifests:
-            meaning = list(self.index.similarity(self._query(text), manifests))
+            meaning = list(self._meaning(text, manifests))
         return [
             Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)
         ]
@@ -166,8 +187,7 @@ class Router:
         """``prepare`` in the calling thread (benchmarks, tools without an event loop)."""
         if self.model is None:
             return
-        parts = split_requests(text)
-        self._embed_queries([text, *parts] if len(parts) > 1 else [text])
+        self._embed_queries(self._texts(text))
         if self.index is not None:
             self.index.add(manifests)
 
