@@ -228,3 +228,14 @@ def test_two_requests_in_one_sentence_embed_only_their_parts() -> None:
     assert counting.texts == before + 2  # routing found every vector ready
     assert d.target is not None and d.target.identification.conversational_name == "Flights"
     assert d.then is not None and d.then.identification.conversational_name == "Hotels"
+
+
+@needs_model
+def test_a_terse_journey_goes_to_the_agent_for_trips_not_the_weather() -> None:
+    r = Router.default()
+    for text in ("I need to get from Boston to Denver next Friday", "Boston to Denver next Friday."):
+        d = r.route(text, MANIFESTS)
+        assert d.target is not None and d.target.identification.conversational_name == "Flights", (text, d)
+    r.travel_bonus = 0.0  # without the cue the terse one was Weather's (issue 10)
+    d = r.route("Boston to Denver next Friday.", MANIFESTS)
+    assert d.target is None or d.target.identification.conversational_name != "Flights"

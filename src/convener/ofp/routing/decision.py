@@ -133,6 +133,22 @@ def split_requests(text: str) -> list[str]:
     return [p for p in parts if any(w not in STOPWORDS for w in words(p))]
 
 
+# A journey between places: "from Boston to Denver", "to Denver from Boston", "a seat to Chicago"
+# (a capitalised place after "to", not at the start). Terse requests made of places and dates
+# are otherwise closest to Weather. The bonus goes to the agent whose manifest is closest in
+# meaning to TRAVEL_PROBE, whatever its wording (router.py).
+_TRAVEL = re.compile(
+    r"\bfrom\s+\w+(?:\s+\w+)?\s+to\s+\w+|\bto\s+\w+(?:\s+\w+)?\s+from\s+\w+|(?<!^)\bto\s+[A-Z][a-z]+"
+)
+TRAVEL_PROBE = "a trip from one city to another"
+TRAVEL_BONUS = 0.08  # dev (whole requests, bench/routing.py): 0.03 → +3, 0.08 → +5 of 236; 0.12 no more
+
+
+def travel_pattern(text: str) -> bool:
+    """Whether the request names a journey between places ("from X to Y", "to Denver")."""
+    return _TRAVEL.search(text) is not None
+
+
 _FIRST = re.compile(r"\b(first|former|1st|number one)\b", re.I)
 _SECOND = re.compile(r"\b(second|latter|last|2nd|other|number two)\b", re.I)
 

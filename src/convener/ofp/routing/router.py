@@ -22,12 +22,15 @@ from convener.ofp.manifest import Manifest
 from convener.ofp.routing.decision import (
     KEYPHRASES,
     MEANING,
+    TRAVEL_BONUS,
+    TRAVEL_PROBE,
     Calibration,
     Candidate,
     Decision,
     choose,
     decide,
     split_requests,
+    travel_pattern,
 )
 from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, content_key, load_model
 from convener.ofp.routing.keyphrases import common_words, explicit_request, score
@@ -54,6 +57,8 @@ class Router:
         self._common_key: tuple[str, ...] = ()
         self._common_words: frozenset[str] = frozenset()
         self.whole_from_parts = WHOLE_FROM_PARTS
+        self.travel_bonus = TRAVEL_BONUS
+        self._travel: np.ndarray | None = None
 
     @classmethod
     def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
@@ -116,6 +121,8 @@ class Router:
         texts = self._texts(text)
         if any(t not in self._queries for t in texts):
             await asyncio.to_thread(self._embed_queries, texts)
+        if self._travel is None and self.travel_bonus:
+            await asyncio.to_thread(self._travel_vector)
         await self.index_manifests(manifests)
 
     def _texts(self, text: str) -> list[str]:
@@ -125,13 +132,26 @@ class Router:
             return [text]
         return parts if self.whole_from_parts else [text, *parts]
 
+    def _travel_vector(self) -> np.ndarray:
+        """TRAVEL_PROBE's embedding, once per router (``prepare`` makes it, off the loop)."""
+        if self._travel is None:
+            assert self.model is not None and self.index is not None
+            self._travel = self.index.query_vector(self.model.embed([TRAVEL_PROBE]))[0]
+        return self._travel
+
     def _meaning(self, text: str, manifests: Sequence[Manifest]) -> list[float]:
         assert self.index is not None
         parts = split_requests(text) if self.whole_from_parts else []
         if len(parts) < 2:
-            return list(self.index.similarity(self._query(text), manifests))
-        per_part = [self.index.similarity(self._query(p), manifests) for p in parts]
-        return [max(col) for col in zip(*per_part, strict=True)]
+            out = list(self.index.similarity(self._query(text), manifests))
+        else:
+            per_part = [self.index.similarity(self._query(p), manifests) for p in parts]
+            out = [max(col) for col in zip(*per_part, strict=True)]
+        if self.travel_bonus and len(manifests) > 1 and travel_pattern(text):
+            affinity = self.index.similarity(self._travel_vector(), manifests)
+            best = max(range(len(manifests)), key=lambda i: affinity[i])
+            out[best] += self.travel_bonus
+        return out
 
     # --- the decision -----------------------------------------------------------------------
 
@@ -188,6 +208,8 @@ class Router:
         if self.model is None:
             return
         self._embed_queries(self._texts(text))
+        if self.travel_bonus:
+            self._travel_vector()
         if self.index is not None:
             self.index.add(manifests)
 
