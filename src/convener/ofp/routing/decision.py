@@ -15,6 +15,9 @@ at least ``switch_above`` and better than the holder by ``switch_margin``; anyth
 with the holder (it heard the caller and answers). The thresholds were fitted on the dev part of bench/routing.py only
 (``python bench/routing.py --tune``); the held-out part is reported, never tuned on.
 
+``travel_pattern`` tells a journey between places ("from Boston to Denver"); the router then
+adds ``TRAVEL_BONUS`` to the agent closest in meaning to ``TRAVEL_PROBE``.
+
 ``split_requests`` cuts "a flight and a hotel in Denver" into its requests; ``choose`` reads
 the caller's answer to the clarifying question ("the first one", "car rental", "flights").
 """
