@@ -207,7 +207,11 @@ def build(item: Item, cache: Path) -> tuple[bytes, float, float]:
 async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
     from convener.app.stack import Stack
 
-    config.media.turn_completion = "auto" if mode == "completion" else "off"
+    config.media.turn_completion = "off" if mode == "fixed" else "auto"
+    if mode == "no-second-look":  # the rule before the second look: every "incomplete" waits 2 s
+        config.media.turn_uncertain_wait_ms = config.media.turn_incomplete_wait_ms
+    if mode == "stop150":
+        config.media.turn_stop_ms = 150
     config.voice.greeting = ""
     results: list[dict] = []
     async with Stack(config) as stack:
@@ -250,7 +254,10 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
     return results
 
 
-async def run_part(part: int, of: int, out: Path) -> int:
+MODES = ("completion", "no-second-look", "stop150", "fixed")
+
+
+async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
     from convener.config import load_config
     from convener.sandbox.runtime import Sandbox
 
@@ -260,13 +267,13 @@ async def run_part(part: int, of: int, out: Path) -> int:
     config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
     cache = out / "audio"
     cache.mkdir(parents=True, exist_ok=True)
-    batch = [it for it in items() if it.idx % of == part]
+    batch = [it for it in items() if it.idx % of == part and it.kind in kinds
+             and which in ("all", "held-out" if it.held_out else "tuning")]
     for it in batch:
         await asyncio.to_thread(build, it, cache)
     results = []
-    # The old fixed hang-over on every third item (enough to compare, and the lock is shared).
-    fixed = [it for it in batch if it.idx % 3 == 0]
-    runs = [("completion", batch), ("fixed", fixed)]
+    # The old fixed hang-over on every third item only (enough to compare, and the lock is shared).
+    runs = [(m, [it for it in batch if m != "fixed" or it.idx % 3 == 0]) for m in modes]
     for mode, its in runs if part % 2 == 0 else runs[::-1]:  # alternate the order between parts
         results += await play_items(config, mode, its, cache)
         (out / f"part{part}.json").write_text(json.dumps(results))  # kept if a later mode is stopped
@@ -298,8 +305,10 @@ def report(results: list[dict]) -> None:
     for held in (False, True):
         part = [r for r in results if r["held_out"] == held]
         print(f"\n== {'held-out' if held else 'tuning'} part ({len({r['idx'] for r in part})} items) ==")
-        for mode in ("completion", "fixed"):
+        for mode in MODES:
             rs = [r for r in part if r["mode"] == mode]
+            if not rs:
+                continue
             comp = [r for r in rs if r["kind"] == "complete"]
             hes = [r for r in rs if r["kind"] == "hesitation"]
             pau = [r for r in rs if r["kind"] == "pause"]
@@ -365,6 +374,11 @@ def main() -> int:
     ap.add_argument("--of", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("/tmp/turn_taking"))
     ap.add_argument("--report", type=Path, help="combine the parts in this folder and print")
+    ap.add_argument("--modes", default="completion,fixed",
+                    help=f"comma-separated, side by side in the same run: {', '.join(MODES)}")
+    ap.add_argument("--kinds", default="complete,hesitation,pause", help="which kinds of item to play")
+    ap.add_argument("--set", choices=("all", "tuning", "held-out"), default="all",
+                    help="play only the tuning or only the held-out items (look at held-out once, at the end)")
     a = ap.parse_args()
     if a.report is not None:
         results = [r for f in sorted(a.report.glob("part*.json")) for r in json.loads(f.read_text())]
@@ -379,7 +393,10 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (apt-get install {tool}); its voices are needed", file=sys.stderr)
             return 2
-    return asyncio.run(run_part(a.part, a.of, a.out))
+    modes = a.modes.split(",")
+    if unknown := set(modes) - set(MODES):
+        ap.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
+    return asyncio.run(run_part(a.part, a.of, a.out, modes, a.kinds.split(","), a.set))
 
 
 if __name__ == "__main__":
