@@ -155,7 +155,8 @@ def test_decide_combines_what_is_present() -> None:
     assert "audio 0.70" in decide(0.7, 0.6).describe()
 
 
-UNFINISHED = ["I'd like to book a flight to", "Can you get me a hotel in", "I want to fly from Boston and",
+UNFINISHED = ["I'd like to book a flight to", "Show me flight too.",
+              "Can you get me a hotel in", "I want to fly from Boston and",
               "Reserve a car for um", "Put me on the", "Is there a train that", "Send it to my"]
 FINISHED = ["I'd like to book a flight to Denver, please.", "What's the weather in Chicago?",
             "That works for me.", "Two tickets to Lisbon", "Reserve a car for Monday",
