@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import logging
 import random
@@ -207,6 +208,7 @@ def build(item: Item, cache: Path) -> tuple[bytes, float, float]:
 async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
     from convener.app.stack import Stack
 
+    config = copy.deepcopy(config)  # each mode changes its own copy
     config.media.turn_completion = "off" if mode == "fixed" else "auto"
     if mode == "no-second-look":  # the rule before the second look: every "incomplete" waits 2 s
         config.media.turn_uncertain_wait_ms = config.media.turn_incomplete_wait_ms
