@@ -111,7 +111,7 @@ def test_uncertain_wait_must_lie_between_the_stop_and_the_longest_wait() -> None
 @pytest.mark.parametrize("text", ["I'd like to book a flight to", "Show me flights too", "Book a room for",
                                   "Is it going to rain in", "Put me on the", "Reserve a car for um",
                                   "I want to fly from Boston and", "Find me a hotel near,", "Send it to my",
-                                  "Get me a flight from Denver -"])
+                                  "Get me a flight from Denver -", "What's the weather going to be"])
 def test_strongly_unfinished_endings(text: str) -> None:
     assert strongly_unfinished(text)
     assert not second_look(decide(None, 0.1), text).complete  # waits on to the longest wait

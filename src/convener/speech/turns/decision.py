@@ -14,7 +14,8 @@ turn is complete (Smart Turn, prosody and wording from the sound) and the transc
 ``second_look`` is the graded rule after an "incomplete": once the caller has stayed silent
 for ``turn_uncertain_wait_ms`` (800 ms) the bar is lower. The turn ends unless the
 transcript ends on a word that is strongly unfinished (``strongly_unfinished``: an article,
-a preposition, a conjunction, a possessive, "to"/"too", a filler, a trailing comma or dash),
+a preposition, a conjunction, a possessive, an auxiliary, "to"/"too", a filler, a trailing
+comma or dash),
 and only those wait on to ``turn_incomplete_wait_ms``. It replaces a blind 2 s wait for the
 finished requests the classifier doubts ("Thank you", "… at seven"), which set the p95 on
 the benchmark set. "too" is there because Whisper hears a trailing "to" as "too" ("flights too");
@@ -47,15 +48,17 @@ def decide(audio: float | None, text: float | None, threshold: float = 0.5) -> T
     return TurnDecision(p >= threshold, p, audio, text)
 
 
-# Last words after which nobody stops for good: articles, prepositions, conjunctions,
-# possessives and determiners, fillers. Narrower than the classifier's closed-class prior
-# (no auxiliaries or pronouns: "Thank you", "Can I?" are finished).
+# Last words after which a request does not stop: articles, prepositions, conjunctions,
+# possessives and determiners, fillers, and auxiliaries ("… going to be", "… is"). Narrower
+# than the classifier's closed-class prior: no pronouns ("Thank you", "Can I?" are finished)
+# and no verbs like "want", "need", "like" ("What's it like?").
 STRONGLY_UNFINISHED = frozenset("""
 a an the
 to too for from in on at of with by about into onto near via than between toward towards
 and or but because if so that nor
 my your our their his her its this these those some any every another each
 um uh er erm hmm uhm mm ah
+be been is are was were am do does did will would can could should shall may might must
 """.split())
 _WORD = re.compile(r"[a-z0-9']+")
 
