@@ -370,6 +370,37 @@ def model_cost(cache: Path, decisions: int = 64) -> None:
     print(row("Smart Turn CPU, 8 at once", [c for c, _ in eight]))
 
 
+def looks(cache: Path, which: str) -> None:
+    """Offline, no Asterisk: what the first and the second look decide on the recogniser's text
+    of each hesitation item's first phrase (+200 ms, what the first look hears) and of each
+    complete request."""
+    from convener.config import load_config
+    from convener.speech.registry import build_asr
+    from convener.speech.turns.decision import strongly_unfinished
+    from convener.speech.turns.text_model import load_text_model
+
+    async def run() -> None:
+        asr = build_asr(load_config(None, env={}).speech)
+        model = load_text_model()
+        for kind in ("hesitation", "complete"):
+            rs = []
+            for it in items():
+                if it.kind != kind or which not in ("all", "held-out" if it.held_out else "tuning"):
+                    continue
+                pcm, first_end, _ = build(it, cache)
+                text = (await asr.transcribe_pcm(pcm[: int((first_end + 0.2) * RATE) * 2], RATE)).text.strip()
+                rs.append((it, text, model.probability(text) >= 0.5, strongly_unfinished(text)))
+            doubted = [r for r in rs if not r[2]]
+            ends = [r for r in doubted if not r[3] and (kind == "complete" or r[0].pause_ms >= 800)]
+            print(f"{kind} ({which}): n={len(rs)}; first look says complete: {len(rs) - len(doubted)}; "
+                  f"doubted {len(doubted)}, of which the second look ends {len(ends)}"
+                  + (" (pause >= 800 ms: new cut-offs)" if kind == "hesitation" else " (no 2 s wait)"))
+            for it, text, first, _ in [r for r in rs if r[2] and kind == "hesitation"] + ends:
+                print(f"    {it.idx:3d} {it.voice:<11} {'first' if first else 'second'} look ends: {text!r}")
+
+    asyncio.run(run())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", type=int)
@@ -381,7 +412,13 @@ def main() -> int:
     ap.add_argument("--kinds", default="complete,hesitation,pause", help="which kinds of item to play")
     ap.add_argument("--set", choices=("all", "tuning", "held-out"), default="all",
                     help="play only the tuning or only the held-out items (look at held-out once, at the end)")
+    ap.add_argument("--looks", action="store_true",
+                    help="offline (no Asterisk): the first and second look on recognised first phrases")
     a = ap.parse_args()
+    if a.looks:
+        (a.out / "audio").mkdir(parents=True, exist_ok=True)
+        looks(a.out / "audio", a.set)
+        return 0
     if a.report is not None:
         results = [r for f in sorted(a.report.glob("part*.json")) for r in json.loads(f.read_text())]
         print(f"turn-taking over {len({r['idx'] for r in results})} items x {len({r['mode'] for r in results})} modes"
