@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import logging
 import random
@@ -207,7 +208,12 @@ def build(item: Item, cache: Path) -> tuple[bytes, float, float]:
 async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
     from convener.app.stack import Stack
 
-    config.media.turn_completion = "auto" if mode == "completion" else "off"
+    config = copy.deepcopy(config)  # each mode changes its own copy
+    config.media.turn_completion = "off" if mode == "fixed" else "auto"
+    if mode == "no-second-look":  # the rule before the second look: every "incomplete" waits 2 s
+        config.media.turn_uncertain_wait_ms = config.media.turn_incomplete_wait_ms
+    if mode == "stop150":
+        config.media.turn_stop_ms = 150
     config.voice.greeting = ""
     results: list[dict] = []
     async with Stack(config) as stack:
@@ -250,7 +256,10 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
     return results
 
 
-async def run_part(part: int, of: int, out: Path) -> int:
+MODES = ("completion", "no-second-look", "stop150", "fixed")
+
+
+async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
     from convener.config import load_config
     from convener.sandbox.runtime import Sandbox
 
@@ -260,13 +269,13 @@ async def run_part(part: int, of: int, out: Path) -> int:
     config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
     cache = out / "audio"
     cache.mkdir(parents=True, exist_ok=True)
-    batch = [it for it in items() if it.idx % of == part]
+    batch = [it for it in items() if it.idx % of == part and it.kind in kinds
+             and which in ("all", "held-out" if it.held_out else "tuning")]
     for it in batch:
         await asyncio.to_thread(build, it, cache)
     results = []
-    # The old fixed hang-over on every third item (enough to compare, and the lock is shared).
-    fixed = [it for it in batch if it.idx % 3 == 0]
-    runs = [("completion", batch), ("fixed", fixed)]
+    # The old fixed hang-over on every third item only (enough to compare, and the lock is shared).
+    runs = [(m, [it for it in batch if m != "fixed" or it.idx % 3 == 0]) for m in modes]
     for mode, its in runs if part % 2 == 0 else runs[::-1]:  # alternate the order between parts
         results += await play_items(config, mode, its, cache)
         (out / f"part{part}.json").write_text(json.dumps(results))  # kept if a later mode is stopped
@@ -298,8 +307,10 @@ def report(results: list[dict]) -> None:
     for held in (False, True):
         part = [r for r in results if r["held_out"] == held]
         print(f"\n== {'held-out' if held else 'tuning'} part ({len({r['idx'] for r in part})} items) ==")
-        for mode in ("completion", "fixed"):
+        for mode in MODES:
             rs = [r for r in part if r["mode"] == mode]
+            if not rs:
+                continue
             comp = [r for r in rs if r["kind"] == "complete"]
             hes = [r for r in rs if r["kind"] == "hesitation"]
             pau = [r for r in rs if r["kind"] == "pause"]
@@ -359,13 +370,55 @@ def model_cost(cache: Path, decisions: int = 64) -> None:
     print(row("Smart Turn CPU, 8 at once", [c for c, _ in eight]))
 
 
+def looks(cache: Path, which: str) -> None:
+    """Offline, no Asterisk: what the first and the second look decide on the recogniser's text
+    of each hesitation item's first phrase (+200 ms, what the first look hears) and of each
+    complete request."""
+    from convener.config import load_config
+    from convener.speech.registry import build_asr
+    from convener.speech.turns.decision import strongly_unfinished
+    from convener.speech.turns.text_model import load_text_model
+
+    async def run() -> None:
+        asr = build_asr(load_config(None, env={}).speech)
+        model = load_text_model()
+        for kind in ("hesitation", "complete"):
+            rs = []
+            for it in items():
+                if it.kind != kind or which not in ("all", "held-out" if it.held_out else "tuning"):
+                    continue
+                pcm, first_end, _ = build(it, cache)
+                text = (await asr.transcribe_pcm(pcm[: int((first_end + 0.2) * RATE) * 2], RATE)).text.strip()
+                rs.append((it, text, model.probability(text) >= 0.5, strongly_unfinished(text)))
+            doubted = [r for r in rs if not r[2]]
+            ends = [r for r in doubted if not r[3] and (kind == "complete" or r[0].pause_ms >= 800)]
+            print(f"{kind} ({which}): n={len(rs)}; first look says complete: {len(rs) - len(doubted)}; "
+                  f"doubted {len(doubted)}, of which the second look ends {len(ends)}"
+                  + (" (pause >= 800 ms: new cut-offs)" if kind == "hesitation" else " (no 2 s wait)"))
+            for it, text, first, _ in [r for r in rs if r[2] and kind == "hesitation"] + ends:
+                print(f"    {it.idx:3d} {it.voice:<11} {'first' if first else 'second'} look ends: {text!r}")
+
+    asyncio.run(run())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", type=int)
     ap.add_argument("--of", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("/tmp/turn_taking"))
     ap.add_argument("--report", type=Path, help="combine the parts in this folder and print")
+    ap.add_argument("--modes", default="completion,fixed",
+                    help=f"comma-separated, side by side in the same run: {', '.join(MODES)}")
+    ap.add_argument("--kinds", default="complete,hesitation,pause", help="which kinds of item to play")
+    ap.add_argument("--set", choices=("all", "tuning", "held-out"), default="all",
+                    help="play only the tuning or only the held-out items (look at held-out once, at the end)")
+    ap.add_argument("--looks", action="store_true",
+                    help="offline (no Asterisk): the first and second look on recognised first phrases")
     a = ap.parse_args()
+    if a.looks:
+        (a.out / "audio").mkdir(parents=True, exist_ok=True)
+        looks(a.out / "audio", a.set)
+        return 0
     if a.report is not None:
         results = [r for f in sorted(a.report.glob("part*.json")) for r in json.loads(f.read_text())]
         print(f"turn-taking over {len({r['idx'] for r in results})} items x {len({r['mode'] for r in results})} modes"
@@ -379,7 +432,10 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (apt-get install {tool}); its voices are needed", file=sys.stderr)
             return 2
-    return asyncio.run(run_part(a.part, a.of, a.out))
+    modes = a.modes.split(",")
+    if unknown := set(modes) - set(MODES):
+        ap.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
+    return asyncio.run(run_part(a.part, a.of, a.out, modes, a.kinds.split(","), a.set))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from convener.media.settings import MediaSettings
 from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from convener.speech import turns as turns_pkg
 from convener.speech.turns import TurnCompletion, build_completion, decide, smart_turn
+from convener.speech.turns.decision import second_look, strongly_unfinished
 from convener.speech.turns.text_model import TextTurnModel, load_text_model
 
 T0 = 100.0
@@ -20,13 +21,17 @@ S = MediaSettings()  # turn_stop_ms 200, turn_incomplete_wait_ms 2000, hang-over
 
 
 def drive(det: TurnDetector, pcm: bytes, comp: TurnCompletion, transcripts: list[str]) -> list:
-    """Feed ``pcm``; at each pause ask ``comp`` with the next transcript, as CallerVoice does."""
+    """Feed ``pcm``; at each pause ask ``comp`` with the next transcript, as CallerVoice does
+    (the second look of a pause judges the same words again)."""
     events: list = []
     said = iter(transcripts)
+    text = ""
     for f in frames_of(pcm, 8000, start=T0):
         for e in det.process(f):
             events.append(e)
-            if isinstance(e, TurnPaused) and comp.decide(None, next(said)).complete:
+            if isinstance(e, TurnPaused) and not e.second:
+                text = next(said)
+            if isinstance(e, TurnPaused) and comp.decide(None, text, second=e.second).complete:
                 ended = det.end_now(e)
                 assert ended is not None
                 events.append(ended)
@@ -44,8 +49,10 @@ def test_hesitating_caller_is_one_turn(energy_vad: EnergyVad, text_comp: TurnCom
     first, second = tone(1500), tone(700)
     events = drive(det, silence(300) + first + silence(800) + second + silence(2500), text_comp,
                    ["I'd like to book a flight to", "I'd like to book a flight to Denver, please."])
-    kinds = [type(e) for e in events]
-    assert kinds == [SpeechStarted, TurnPaused, TurnPaused, TurnEnded]
+    kinds = [(type(e), getattr(e, "second", None)) for e in events]
+    # The second look at 800 ms still hears "… to": it waits, and the caller goes on.
+    assert kinds == [(SpeechStarted, None), (TurnPaused, False), (TurnPaused, True), (TurnPaused, False),
+                     (TurnEnded, None)]
     ended = events[-1]
     assert ended.speech_start == pytest.approx(T0 + 0.3)
     assert ended.speech_end == pytest.approx(T0 + 0.3 + 1.5 + 0.8 + 0.7)
@@ -68,8 +75,59 @@ def test_incomplete_caller_who_stays_silent_ends_at_the_longest_wait(energy_vad:
                                                                      text_comp: TurnCompletion) -> None:
     det = TurnDetector(energy_vad, S, completion=True)
     events = drive(det, tone(1000) + silence(2500), text_comp, ["Book a table for"])
+    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnPaused, TurnEnded]
+    assert events[2].second and events[2].at - events[2].speech_end == pytest.approx(0.8)
+    assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(2.0)  # "for": strongly unfinished
+
+
+def test_a_doubted_finished_request_ends_at_the_second_look(energy_vad: EnergyVad,
+                                                           text_comp: TurnCompletion) -> None:
+    """ "Thank you" is called unfinished at the first look (p 0.34), but after 800 ms of silence
+    it ends: no blind 2 s wait."""
+    assert not text_comp.decide(None, "Thank you").complete
+    det = TurnDetector(energy_vad, S, completion=True)
+    events = drive(det, tone(800) + silence(2500), text_comp, ["Thank you"])
+    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnPaused, TurnEnded]
+    assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(0.8)
+
+
+def test_no_second_look_when_it_is_set_to_the_longest_wait(energy_vad: EnergyVad,
+                                                           text_comp: TurnCompletion) -> None:
+    s = MediaSettings(turn_uncertain_wait_ms=2000)
+    det = TurnDetector(energy_vad, s, completion=True)
+    events = drive(det, tone(800) + silence(2500), text_comp, ["Thank you"])
     assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnEnded]
     assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(2.0)
+
+
+def test_uncertain_wait_must_lie_between_the_stop_and_the_longest_wait() -> None:
+    from convener.settings import ConfigError
+
+    for bad in (150, 2500):
+        with pytest.raises(ConfigError, match="turn_uncertain_wait_ms"):
+            MediaSettings(turn_stop_ms=200, turn_uncertain_wait_ms=bad).validate()
+
+
+@pytest.mark.parametrize("text", ["I'd like to book a flight to", "Show me flights too", "Book a room for",
+                                  "Is it going to rain in", "Put me on the", "Reserve a car for um",
+                                  "I want to fly from Boston and", "Find me a hotel near,", "Send it to my",
+                                  "Get me a flight from Denver -", "What's the weather going to be"])
+def test_strongly_unfinished_endings(text: str) -> None:
+    assert strongly_unfinished(text)
+    assert not second_look(decide(None, 0.1), text).complete  # waits on to the longest wait
+
+
+@pytest.mark.parametrize("text", ["Thank you", "That works for me.", "A room for two", "Can I?",
+                                  "Okay", "Book it for seven", "What's it like"])
+def test_other_endings_end_the_turn_at_the_second_look(text: str) -> None:
+    assert not strongly_unfinished(text)
+    assert second_look(decide(None, 0.1), text).complete
+
+
+def test_second_look_keeps_what_it_cannot_judge() -> None:
+    assert second_look(decide(0.9, None), None).complete  # already complete stays complete
+    assert not second_look(decide(0.2, None), None).complete  # no words: nothing to lower the bar on
+    assert not second_look(decide(None, 0.2), "  ").complete
 
 
 def test_a_late_decision_after_the_caller_resumed_ends_nothing(energy_vad: EnergyVad) -> None:
@@ -97,7 +155,8 @@ def test_decide_combines_what_is_present() -> None:
     assert "audio 0.70" in decide(0.7, 0.6).describe()
 
 
-UNFINISHED = ["I'd like to book a flight to", "Can you get me a hotel in", "I want to fly from Boston and",
+UNFINISHED = ["I'd like to book a flight to", "Show me flight too.",
+              "Can you get me a hotel in", "I want to fly from Boston and",
               "Reserve a car for um", "Put me on the", "Is there a train that", "Send it to my"]
 FINISHED = ["I'd like to book a flight to Denver, please.", "What's the weather in Chicago?",
             "That works for me.", "Two tickets to Lisbon", "Reserve a car for Monday",

@@ -305,8 +305,9 @@ class CallerVoice:
         except Exception as e:
             log.warning("call %s: turn-completion decision failed (%s); waiting for silence", call.id, e)
             return
-        decision = comp.decide(audio_p, transcript)
-        log.debug("call %s: pause after %r: %s", call.id, transcript, decision.describe())
+        decision = comp.decide(audio_p, transcript, second=pause.second)
+        log.debug("call %s: %s after %r: %s", call.id, "second look" if pause.second else "pause",
+                  transcript, decision.describe())
         if decision.complete:
             ended = self.detector.end_now(pause)
             if ended is not None:

@@ -75,6 +75,12 @@ class MediaSettings:
     turn_completion: Literal["auto", "text", "smart-turn", "both", "off"] = "auto"
     turn_stop_ms: int = 200
     turn_incomplete_wait_ms: int = 2000
+    # The second look: after an "incomplete" decision, once this much silence has passed the
+    # turn ends unless the transcript ends on a strongly unfinished word (article, preposition,
+    # conjunction, "to"/"too", "um"/"uh", a trailing comma); those wait on up to
+    # turn_incomplete_wait_ms. The longer the silence, the lower the bar. Set it to
+    # turn_incomplete_wait_ms to wait the full time on every "incomplete".
+    turn_uncertain_wait_ms: int = 800
     # Probability of "the caller has finished" at or above which the turn ends (both models).
     turn_complete_threshold: float = 0.5
     turn_max_utterance_ms: int = 30000
@@ -119,6 +125,8 @@ class MediaSettings:
             raise ConfigError("turn_stop_ms: must be between 60 and 2000")
         if not self.turn_stop_ms < self.turn_incomplete_wait_ms <= 10000:
             raise ConfigError("turn_incomplete_wait_ms: must be above turn_stop_ms and at most 10000")
+        if not self.turn_stop_ms < self.turn_uncertain_wait_ms <= self.turn_incomplete_wait_ms:
+            raise ConfigError("turn_uncertain_wait_ms: must be above turn_stop_ms and at most turn_incomplete_wait_ms")
         if not 0.0 < self.turn_complete_threshold < 1.0:
             raise ConfigError("turn_complete_threshold: must be between 0 and 1 (exclusive)")
         if self.turn_max_utterance_ms < 1000:

@@ -22,7 +22,9 @@ Events, in media time (frame timestamps, i.e. ``time.monotonic()`` of the audio 
   a candidate end. The shell asks a turn-completion model (``convener.speech.turns``) whether
   the caller has finished and, if so, calls ``end_now(pause)`` to end the turn at once. If not,
   the detector keeps listening: the caller speaks again (the pause is void) or the turn ends by
-  silence after ``turn_incomplete_wait_ms`` (2 s).
+  silence after ``turn_incomplete_wait_ms`` (2 s). A second ``TurnPaused`` (``second=True``)
+  comes at ``turn_uncertain_wait_ms`` (800 ms) of silence: the second look, where the shell
+  ends the turn unless the words are strongly unfinished (``speech.turns.decision.second_look``).
 
 Without a completion model the end of turn is silence alone: ``turn_hangover_ms`` (500 ms).
 Pauses inside a telephone utterance (breath, hesitation, between clauses) are mostly below
@@ -96,7 +98,8 @@ class TurnPaused:
     audio: bytes  # the utterance so far, as ``TurnEnded.audio`` would hold it
     sample_rate: int
     speech_end: float  # identifies the pause: end of the last voiced frame
-    at: float  # end of the frame that reached turn_stop_ms
+    at: float  # end of the frame that reached turn_stop_ms (turn_uncertain_wait_ms when second)
+    second: bool = False  # the second look, after turn_uncertain_wait_ms of silence
 
 
 TurnEvent = SpeechStarted | TurnPaused | TurnEnded
@@ -112,6 +115,8 @@ class TurnDetector:
         # With a completion model: pause after turn_stop_ms, silence ends it at the longer wait.
         self.completion = completion
         self.stop_s = s.turn_stop_ms / 1000.0
+        # The second look; at or beyond the silence limit there is none.
+        self.second_s = s.turn_uncertain_wait_ms / 1000.0
         self.silence_limit_s = (s.turn_incomplete_wait_ms if completion else s.turn_hangover_ms) / 1000.0
         self.threshold = s.vad_threshold
         self.low_threshold = s.vad_threshold - s.vad_hysteresis
@@ -129,10 +134,9 @@ class TurnDetector:
         self._utt_preroll: list[AudioFrame] = []
         self._utt_dur = 0.0
         self._silence_s = 0.0
-        self._paused = False
         self._speech_start = 0.0
         self._speech_end = 0.0
-        self._paused = False  # TurnPaused already emitted for the current silence
+        self._looks = 0  # TurnPaused events already emitted for the current silence (0, 1, 2)
         self._last_frame_end = 0.0
         self.last_probability = 0.0
 
@@ -172,7 +176,7 @@ class TurnDetector:
         self._last_frame_end = frame.timestamp + dur
         if p >= self.low_threshold:
             self._silence_s = 0.0
-            self._paused = False
+            self._looks = 0
             self._speech_end = frame.timestamp + dur
         else:
             self._silence_s += dur
@@ -180,9 +184,13 @@ class TurnDetector:
             return [self._end(frame, forced=False)]
         if self._utt_dur >= self.max_utt_s - 1e-9:
             return [self._end(frame, forced=True)]
-        if self.completion and not self._paused and self._silence_s >= self.stop_s - 1e-9:
-            self._paused = True
+        if self.completion and self._looks == 0 and self._silence_s >= self.stop_s - 1e-9:
+            self._looks = 1
             return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur)]
+        if (self.completion and self._looks == 1 and self.second_s < self.silence_limit_s
+                and self._silence_s >= self.second_s - 1e-9):
+            self._looks = 2
+            return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur, True)]
         return []
 
     def end_current(self) -> TurnEnded | None:
@@ -212,7 +220,7 @@ class TurnDetector:
         self._utt_dur = self._cand_dur
         self._cand = []
         self._silence_s = 0.0
-        self._paused = False
+        self._looks = 0
         return [SpeechStarted(self._speech_start, frame.timestamp + frame.duration)]
 
     @property
@@ -268,4 +276,4 @@ class TurnDetector:
         self._utt_preroll = []
         self._utt_dur = 0.0
         self._silence_s = 0.0
-        self._paused = False
+        self._looks = 0

@@ -4,9 +4,11 @@ After a short VAD stop (``[media] turn_stop_ms``, 200 ms) the caller's turn is j
 ``TurnCompletion.decide``: the audio model (Smart Turn v3.2, ``smart_turn``) on the utterance
 so far and/or the transcript classifier (``text_model``) on the speculative recognition,
 combined by ``decision.decide``. Complete → the turn ends now; incomplete → the detector keeps
-listening up to ``turn_incomplete_wait_ms``. ``build_completion`` picks the models from
-``[media] turn_completion``; when none can be had the fixed hang-over is the fallback, said in
-one log line. See docs/decisions.md "Turn-taking" for the measurements behind the choice.
+listening; at ``turn_uncertain_wait_ms`` of silence ``decision.second_look`` ends the turn
+unless the words are strongly unfinished, and those wait up to ``turn_incomplete_wait_ms``.
+``build_completion`` picks the models from ``[media] turn_completion``; when none can be had
+the fixed hang-over is the fallback, said in one log line. See docs/decisions.md "Turn-taking"
+for the measurements behind the choice.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from convener.media.settings import MediaSettings
-from convener.speech.turns.decision import TurnDecision, decide
+from convener.speech.turns.decision import TurnDecision, decide, second_look
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AudioTurnModel", "TurnCompletion", "TurnDecision", "build_completion", "decide"]
+__all__ = ["AudioTurnModel", "TurnCompletion", "TurnDecision", "build_completion", "decide", "second_look"]
 
 
 class AudioTurnModel(Protocol):
@@ -46,9 +48,11 @@ class TurnCompletion:
     def name(self) -> str:
         return "+".join(m.name for m in (self.audio, self.text) if m is not None)
 
-    def decide(self, audio_p: float | None, transcript: str | None) -> TurnDecision:
+    def decide(self, audio_p: float | None, transcript: str | None, second: bool = False) -> TurnDecision:
+        """``second``: the second look after ``turn_uncertain_wait_ms`` of silence (lower bar)."""
         text_p = self.text.probability(transcript) if self.text is not None and transcript is not None else None
-        return decide(audio_p, text_p, self.threshold)
+        first = decide(audio_p, text_p, self.threshold)
+        return second_look(first, transcript) if second else first
 
 
 @functools.cache
