@@ -83,3 +83,48 @@ class RoomVoice:
 
     async def close(self) -> None:
         await self.ledger.release_all()
+
+
+class RoomAnchor:
+    """A silent member of a room's bridge: an external media channel whose inbound audio (the
+    room's mix) is drained and which never sends. It keeps the bridge on softmix (see
+    ``convener.app.rooms``)."""
+
+    def __init__(self, ari: AriClient, config: Config, bridge_id: str, channel_id: str,
+                 in_stasis: asyncio.Future[None] | None = None) -> None:
+        self.ari = ari
+        self.config = config
+        self.bridge_id = bridge_id
+        self.channel_id = channel_id
+        self.in_stasis = in_stasis
+        self.ledger = ResourceLedger(f"anchor {channel_id}")
+        self.transport: MediaTransport | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        try:
+            self.ledger.add("channel", self.channel_id,
+                            lambda: gone_ok(self.ari.hangup(self.channel_id)))
+            self.transport = await open_external_media(self.ari, self.config.ari, self.config.media,
+                                                       self.channel_id, self.in_stasis)
+            self.ledger.add("transport", self.channel_id, self.transport.close)
+            await self.ari.add_channel(self.bridge_id, self.channel_id)
+            self._drain = asyncio.create_task(self._drain_inbound())
+            self.ledger.add("task", "drain", self._stop_drain)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _drain_inbound(self) -> None:
+        assert self.transport is not None
+        async for _ in self.transport.frames():
+            pass
+
+    async def _stop_drain(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+
+    async def close(self) -> None:
+        await self.ledger.release_all()

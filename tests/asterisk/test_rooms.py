@@ -1,0 +1,134 @@
+"""Rooms with several callers, against the real sandbox Asterisk: while callers join and leave,
+every caller in the room hears every reply spoken into it, matched piece by piece against what
+was sent; and nothing is left behind.
+
+Each reply is a known probe signal fed to the room's voice leg (the path every agent reply
+takes); the callers listen through the test caller's own RTP ear. Phases: A alone, then B (and C)
+joining, then leaving again: the room bridge's technology would change at each of those steps
+without the room's anchor (docs/decisions.md, "Rooms")."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from ast_helpers import assert_clean
+from audio_helpers import probe_signal, segment_match
+
+from convener.app.application import ConvenerApp
+from convener.app.listener import CallerListener
+from convener.app.testcall import CallerLeg, CallerMedia, TestCaller
+
+PROBE = probe_signal(1.0, seed=11)
+MATCH = 0.75  # share of 250 ms pieces found; a lost phase scores 0
+
+
+async def _app(config) -> ConvenerApp:
+    app = ConvenerApp(config, feature_factories=[lambda call: CallerListener()])
+    app._task = asyncio.create_task(app.run())  # type: ignore[attr-defined]
+    await asyncio.wait_for(app.stream.connected.wait(), 10)
+    return app
+
+
+async def _stop(app: ConvenerApp) -> None:
+    await app.stop()
+    await asyncio.wait_for(app._task, 15)  # type: ignore[attr-defined]
+
+
+async def _join(caller: TestCaller, room: str) -> tuple[CallerLeg, CallerMedia]:
+    leg = await caller.place(room=room)
+    await leg.wait_answered()
+    media = await leg.open_media()
+    await leg.wait_in_bridge()
+    return leg, media
+
+
+async def _reply(app: ConvenerApp, room: str, listeners: dict[str, CallerMedia]) -> dict[str, float]:
+    """Speak the probe into the room; how much of it each listener heard."""
+    voice = await app.room_voice(app.rooms.rooms[room])
+    assert voice.pacer is not None
+    t0 = time.monotonic()
+    rid = f"probe-{t0}"
+    voice.pacer.feed(rid, PROBE.tobytes(), 8000)
+    voice.pacer.end_reply(rid)
+    await asyncio.sleep(len(PROBE) / 8000 + 0.6)
+    heard = {}
+    for name, media in listeners.items():
+        x = np.frombuffer(media.audio_between(t0, time.monotonic()), dtype="<i2")
+        heard[name] = round(segment_match(x, PROBE), 2) if len(x) else 0.0
+    return heard
+
+
+async def _session(app: ConvenerApp, caller: TestCaller, room: str, callers: int) -> list[tuple[str, dict]]:
+    """A alone; the others join one by one; then leave one by one. A reply in every phase."""
+    phases: list[tuple[str, dict]] = []
+    a = await _join(caller, room)
+    present = {"A": a}
+    phases.append(("A alone", await _reply(app, room, {"A": a[1]})))
+    others = "BCD"[: callers - 1]
+    for name in others:
+        present[name] = await _join(caller, room)
+        await asyncio.sleep(0.2)
+        phases.append((f"{name} joined", await _reply(app, room, {k: v[1] for k, v in present.items()})))
+    for name in reversed(others):
+        leg, _ = present.pop(name)
+        await leg.hangup()
+        await leg.wait_ended()
+        await asyncio.sleep(0.2)
+        phases.append((f"{name} left", await _reply(app, room, {k: v[1] for k, v in present.items()})))
+    await a[0].hangup()
+    await a[0].wait_ended()
+    return phases
+
+
+def _failures(phases: list[tuple[str, dict]]) -> list[str]:
+    return [f"{phase}: {who} heard {share:.0%}" for phase, heard in phases
+            for who, share in heard.items() if share < MATCH]
+
+
+async def _repeat(config, caller, ari, callers: int, runs: int) -> None:
+    app = await _app(config)
+    try:
+        bad = []
+        for i in range(runs):
+            bad += [f"run {i}: {f}" for f in _failures(await _session(app, caller, "r1", callers))]
+            await assert_clean(ari, app)
+        assert not bad, f"{len(bad)} replies not heard in {runs} runs: {bad}"
+    finally:
+        await _stop(app)
+
+
+@pytest.mark.parametrize("callers", [2, 3])
+async def test_every_caller_hears_every_reply_while_callers_come_and_go(config, sandbox, caller, ari,
+                                                                        callers):
+    await _repeat(config, caller, ari, callers, runs=2)
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("callers", [2, 3])
+async def test_every_reply_heard_20_times(config, sandbox, caller, ari, callers):
+    await _repeat(config, caller, ari, callers, runs=20)
+
+
+async def test_twenty_join_leave_cycles_leave_nothing(config, sandbox, caller, ari):
+    """A stays; B joins and leaves 20 times: the room (bridge, anchor, voice leg) lives on, and
+    once A is gone too nothing of it is left in Asterisk."""
+    app = await _app(config)
+    try:
+        a, _ = await _join(caller, "r2")
+        room = app.rooms.rooms["r2"]
+        await app.room_voice(room)
+        for _ in range(20):
+            b = await caller.place(room="r2")
+            await b.wait_in_bridge()
+            await b.hangup()
+            await b.wait_ended()
+        bridge = await ari.bridge(room.bridge_id)
+        assert set(bridge.channels) == {a.remote_id, room.voice.channel_id, room.anchor.channel_id}
+        await a.hangup()
+        await assert_clean(ari, app)
+        assert not app.rooms.rooms and not app.rooms.channel_ids
+    finally:
+        await _stop(app)
