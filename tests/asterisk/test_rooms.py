@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from ast_helpers import assert_clean
+from ast_helpers import leftovers, wait_until
 from audio_helpers import probe_signal, segment_match
 
 from convener.app.application import ConvenerApp
@@ -83,6 +83,23 @@ async def _session(app: ConvenerApp, caller: TestCaller, room: str, callers: int
     return phases
 
 
+async def _snapshot(ari) -> set[str]:
+    left = await leftovers(ari)
+    return set(left["channels"]) | set(left["bridges"])
+
+
+async def _assert_clean_since(ari, app: ConvenerApp, before: set[str], timeout: float = 5.0) -> None:
+    """Nothing this test made is left: no call tracked, no room state, no channel or bridge
+    that was not in Asterisk before (another suite's leftovers are not ours to judge)."""
+    await wait_until(lambda: not app.calls and not app.rooms.rooms and not app.rooms.channel_ids,
+                     timeout)
+    deadline = time.monotonic() + timeout
+    while (new := await _snapshot(ari) - before):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"leaked resources: {sorted(new)}")
+        await asyncio.sleep(0.05)
+
+
 def _failures(phases: list[tuple[str, dict]]) -> list[str]:
     return [f"{phase}: {who} heard {share:.0%}" for phase, heard in phases
             for who, share in heard.items() if share < MATCH]
@@ -93,8 +110,9 @@ async def _repeat(config, caller, ari, callers: int, runs: int) -> None:
     try:
         bad = []
         for i in range(runs):
+            before = await _snapshot(ari)
             bad += [f"run {i}: {f}" for f in _failures(await _session(app, caller, "r1", callers))]
-            await assert_clean(ari, app)
+            await _assert_clean_since(ari, app, before)
         assert not bad, f"{len(bad)} replies not heard in {runs} runs: {bad}"
     finally:
         await _stop(app)
@@ -117,6 +135,7 @@ async def test_twenty_join_leave_cycles_leave_nothing(config, sandbox, caller, a
     once A is gone too nothing of it is left in Asterisk."""
     app = await _app(config)
     try:
+        before = await _snapshot(ari)
         a, _ = await _join(caller, "r2")
         room = app.rooms.rooms["r2"]
         await app.room_voice(room)
@@ -128,7 +147,6 @@ async def test_twenty_join_leave_cycles_leave_nothing(config, sandbox, caller, a
         bridge = await ari.bridge(room.bridge_id)
         assert set(bridge.channels) == {a.remote_id, room.voice.channel_id, room.anchor.channel_id}
         await a.hangup()
-        await assert_clean(ari, app)
-        assert not app.rooms.rooms and not app.rooms.channel_ids
+        await _assert_clean_since(ari, app, before)
     finally:
         await _stop(app)
