@@ -48,7 +48,11 @@ class ConversationState:
     joined: bool = False
     has_floor: bool = False
     inviter: str | None = None
+    # The slots of the caller being answered now: ``respond`` reads and may replace them.
     slots: dict[str, Any] = field(default_factory=dict)
+    # Every caller's own slots, by speakerUri: in a room of several callers one caller's words
+    # never fill another's booking.
+    by_speaker: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class SkillAgent(ABC):
@@ -131,7 +135,7 @@ class SkillAgent(ABC):
                 last = next(
                     (d for d in reversed(ev.dialog_history or []) if self._from_caller(d, humans)), None
                 )
-                reply = self.respond(state, last.text) if last else Reply(self.greeting())
+                reply = self._respond_to(state, last.speaker_uri, last.text) if last else Reply(self.greeting())
                 out.extend(self._say(reply))
             elif et == "grantFloor":
                 state.joined = state.has_floor = True
@@ -146,8 +150,16 @@ class SkillAgent(ABC):
                 if not (state.joined and state.has_floor):
                     continue
                 if self._from_caller(de, humans) or (ev.private and de.speaker_uri != self.speaker_uri):
-                    out.extend(self._say(self.respond(state, de.text)))
+                    out.extend(self._say(self._respond_to(state, de.speaker_uri, de.text)))
         return out
+
+    def _respond_to(self, state: ConversationState, speaker_uri: str | None, text: str) -> Reply:
+        """``respond`` with the slots of the caller who said ``text``."""
+        key = speaker_uri or ""
+        state.slots = state.by_speaker.setdefault(key, {})
+        reply = self.respond(state, text)
+        state.by_speaker[key] = state.slots
+        return reply
 
     @staticmethod
     def _conveners(env: Envelope) -> list[str]:

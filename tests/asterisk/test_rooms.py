@@ -150,3 +150,50 @@ async def test_twenty_join_leave_cycles_leave_nothing(config, sandbox, caller, a
         await _assert_clean_since(ari, app, before)
     finally:
         await _stop(app)
+
+
+# -- what only one caller hears -----------------------------------------------------------------
+
+
+def _voiced_s(media: CallerMedia, start: float, end: float) -> float:
+    """Seconds of voice (frames above the caller's voice level) heard in [start, end]."""
+    return sum(0.02 for f in media.heard if start <= f.at <= end and f.peak >= media.VOICE_PEAK)
+
+
+async def test_greeting_and_private_utterance_reach_one_caller_only(config, sandbox, caller):
+    """The greeting is played to the caller who joins, not to the room; an OFP private
+    utterance to one caller (``private: true``, ``to.speakerUri``) is heard by that caller only;
+    a reply to the room is heard by both."""
+    from convener.app.stack import Stack
+    from convener.ofp.session import AgentReply
+
+    async with Stack(config, agents=False) as stack:
+        app = stack.app
+        assert app is not None
+        a, am = await _join(caller, "r3")
+        assert await am.wait_voice_after(time.monotonic() - 1, 8.0), "A heard no greeting"
+        assert await am.wait_quiet(1.0, 15.0)
+        t_b = time.monotonic()
+        b, bm = await _join(caller, "r3")
+        first = await bm.wait_voice_after(t_b, 8.0)
+        assert first is not None, "B heard no greeting"
+        assert await bm.wait_quiet(1.0, 15.0, since=first)
+        assert _voiced_s(bm, t_b, time.monotonic()) > 1.0
+        assert _voiced_s(am, t_b, time.monotonic()) == 0.0, "A heard B's greeting"
+
+        conv = app.rooms.rooms["r3"].state["conversation"]
+        b_uri = next(c.speaker_uri for c in app.calls.values() if c.id == b.remote_id)
+        for to, hears, deaf in ((b_uri, bm, am), (None, bm, am)):
+            t0 = time.monotonic()
+            conv._speak_reply(AgentReply(agent_name="Weather", speaker_uri="tag:test,2026:w",
+                                         text="This one is just for you.", private_to=to), None)
+            got = await hears.wait_voice_after(t0, 8.0)
+            assert got is not None, f"the addressee heard nothing (private_to={to})"
+            assert await hears.wait_quiet(1.0, 15.0, since=got)
+            other = _voiced_s(deaf, t0, time.monotonic())
+            if to is None:
+                assert other > 0.5, "a reply to the room did not reach A"
+            else:
+                assert other == 0.0, "A heard B's private utterance"
+        await b.hangup()
+        await a.hangup()

@@ -128,3 +128,39 @@ class RoomAnchor:
 
     async def close(self) -> None:
         await self.ledger.release_all()
+
+
+class PrivateVoice:
+    """Speak to one caller only: a pacer on the caller's listening leg.
+
+    The caller's snoop (``convener.app.listener``) is made with ``whisper=out``, so what we send
+    on that leg is whispered into what Asterisk writes to the caller, and nobody else in the room
+    hears it (the greeting, OFP private utterances). The caller's own voice, which the snoop
+    spies, does not contain it. Same interface as ``RoomVoice`` for ``Speaker``.
+    """
+
+    def __init__(self, transport: MediaTransport, config: Config, channel_id: str) -> None:
+        self.transport = transport
+        self.channel_id = channel_id
+        self.first_frame_at: dict[str, float] = {}
+        self.on_first_frame: list[Callable[[str, float], None]] = []
+        self.on_reply_done: list[Callable[[PlaybackReport], None]] = []
+        m = config.media
+        core = PacerCore(transport.sample_rate, warmup_ms=m.pacer_warmup_ms, late_ms=m.pacer_late_ms)
+        self.pacer: Pacer | None = Pacer(core, transport.send, clear_output=transport.clear_output,
+                                         on_first_frame=self._first, on_reply_done=self._done)
+        self.pacer.start()
+
+    def _first(self, reply_id: str, t: float) -> None:
+        self.first_frame_at[reply_id] = t
+        for cb in self.on_first_frame:
+            cb(reply_id, t)
+
+    def _done(self, report: PlaybackReport) -> None:
+        for cb in self.on_reply_done:
+            cb(report)
+
+    async def close(self) -> None:
+        if self.pacer is not None:
+            pacer, self.pacer = self.pacer, None
+            await pacer.close()
