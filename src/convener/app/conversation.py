@@ -223,9 +223,12 @@ class CallerVoice:
             self._asr_session = await self.speech.asr.open_session(rate)
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
         if self.app.config.voice.greeting:
-            # To the caller who joins only: the others in the room are mid-conversation.
-            self.private_speaker.say(Utterance(text=self.app.config.voice.greeting,
-                                               label="convener"))
+            if self.app.config.calls.room_anchor:
+                # To the caller who joins only: the others in the room are mid-conversation.
+                self.private_speaker.say(Utterance(text=self.app.config.voice.greeting,
+                                                   label="convener"))
+            else:  # a whisper needs softmix's steady frames to ride on: say it to the room
+                conv.say(self.app.config.voice.greeting)
 
     def _on_frame(self, frame: AudioFrame) -> None:
         try:
