@@ -69,6 +69,12 @@ class AriSettings:
 class CallSettings:
     default_room: str = "lobby"
     bridge_type: str = "mixing,dtmf_events"
+    # Keep each room's bridge on one mixing technology for its whole life: a silent member
+    # (an RTP channel whose audio is dropped) joins with the bridge, so the room mixes with
+    # softmix from its first caller on. Without it Asterisk 22 switches simple_bridge <->
+    # softmix when a second caller joins or leaves, and a caller already in the room was seen
+    # to hear nothing until the next switch (docs/decisions.md, "Rooms").
+    room_anchor: bool = True
     # DTMF digit that hands the caller back to the dialplan (operator fallback); "" disables it.
     dtmf_continue: str = "0"
     # Rooms callers may name with Stasis(convener,room=NAME); empty means any name is accepted.

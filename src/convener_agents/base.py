@@ -50,7 +50,11 @@ class ConversationState:
     joined: bool = False
     has_floor: bool = False
     inviter: str | None = None
+    # The slots of the caller being answered now: ``respond`` reads and may replace them.
     slots: dict[str, Any] = field(default_factory=dict)
+    # Every caller's own slots, by speakerUri: in a room of several callers one caller's words
+    # never fill another's booking.
+    by_speaker: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class SkillAgent(ABC):
@@ -136,8 +140,11 @@ class SkillAgent(ABC):
                 out.append(accept_invite(To(env.sender_uri)))
                 request = self._request(ev.dialog_history or [], humans, set(self._conveners(env)))
                 for earlier in request[:-1]:
+                    self._use_slots_of(state, earlier.speaker_uri)
                     self.prefill(state, earlier.text)
-                reply = self.respond(state, request[-1].text) if request else Reply(self.greeting())
+                    state.by_speaker[earlier.speaker_uri or ""] = state.slots
+                last = request[-1] if request else None
+                reply = self._respond_to(state, last.speaker_uri, last.text) if last else Reply(self.greeting())
                 out.extend(self._say(reply))
             elif et == "grantFloor":
                 state.joined = state.has_floor = True
@@ -152,7 +159,7 @@ class SkillAgent(ABC):
                 if not (state.joined and state.has_floor):
                     continue
                 if self._from_caller(de, humans) or (ev.private and de.speaker_uri != self.speaker_uri):
-                    out.extend(self._say(self.respond(state, de.text)))
+                    out.extend(self._say(self._respond_to(state, de.speaker_uri, de.text)))
         return out
 
     def _request(self, history: list[DialogEvent], humans: set[str] | None, conveners: set[str]) -> list[DialogEvent]:
@@ -165,6 +172,18 @@ class SkillAgent(ABC):
             elif d.speaker_uri not in conveners:
                 break
         return out[::-1]
+
+    @staticmethod
+    def _use_slots_of(state: ConversationState, speaker_uri: str | None) -> None:
+        """Point ``state.slots`` at the slots of the caller ``speaker_uri`` (kept per caller)."""
+        state.slots = state.by_speaker.setdefault(speaker_uri or "", {})
+
+    def _respond_to(self, state: ConversationState, speaker_uri: str | None, text: str) -> Reply:
+        """``respond`` with the slots of the caller who said ``text``."""
+        self._use_slots_of(state, speaker_uri)
+        reply = self.respond(state, text)
+        state.by_speaker[speaker_uri or ""] = state.slots  # respond may have replaced them
+        return reply
 
     @staticmethod
     def _conveners(env: Envelope) -> list[str]:

@@ -44,7 +44,8 @@ class ConvenerApp:
         self.ari = ari or AriClient.from_settings(s)
         self.app_name = s.app
         self.resource_prefix = f"convener-{s.app}-"
-        self.rooms = Rooms(self.ari, s.app, config.calls.bridge_type, config.calls.allowed_rooms)
+        self.rooms = Rooms(self.ari, s.app, config.calls.bridge_type, config.calls.allowed_rooms,
+                           config=config, expect_stasis=self.expect_stasis)
         self.calls: dict[str, Call] = {}
         self.owners: dict[str, Call] = {}
         self.feature_factories: list[FeatureFactory] = list(feature_factories or [])

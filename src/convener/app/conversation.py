@@ -19,8 +19,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from convener.app.listener import CallerListener
+from convener.app.room_policy import may_interrupt
 from convener.app.rooms import Room
 from convener.app.speaker import Speaker, Utterance
+from convener.app.voice import PrivateVoice
 from convener.ari import events as ev
 from convener.audio import AudioFrame
 from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
@@ -74,6 +76,8 @@ class RoomConversation:
         self.speaker = speaker
         self.transcript: list[tuple[float, str, str]] = []  # (time, who, text)
         self.callers = 0
+        # speakerUri -> that caller's private speaker (OFP private utterances, the greeting).
+        self.private: dict[str, Speaker] = {}
         self._turns: asyncio.Lock = asyncio.Lock()
         speaker.on_spoken.append(self._spoken)
         app.ofp_sessions.add(session)
@@ -135,20 +139,27 @@ class RoomConversation:
                             timings.mark("envelope_sent", reply.envelope_sent)
                         timings.mark("reply_received", reply.reply_received or time.monotonic())
                         first = False
-                    self._speak_reply(reply, timings)
+                    self._speak_reply(reply, timings, reply_for=speaker_uri)
                     timings = TurnTimings(timings.turn_id + "+")  # later replies: own record
         finally:
             filler.cancel()
 
-    def _speak_reply(self, reply: AgentReply, timings: TurnTimings | None) -> None:
-        if reply.private_to and reply.private_to not in self._speaker_uris():
+    def _speak_reply(self, reply: AgentReply, timings: TurnTimings | None,
+                     reply_for: str | None = None) -> None:
+        utt = Utterance(text=reply.text or "", ssml=reply.ssml,
+                        audio_urls=tuple(reply.audio_urls or ()),
+                        label=reply.agent_name, timings=timings, reply_for=reply_for)
+        if reply.private_to:
+            # A private utterance is played on its caller's channel only; to someone not (or
+            # no longer) in the room it is not spoken at all.
+            private = self.private.get(reply.private_to)
+            if private is None:
+                log.info("private utterance to %s: not in room %s, not spoken", reply.private_to,
+                         self.room.name)
+                return
+            private.say(utt)
             return
-        self.speaker.say(Utterance(text=reply.text or "", ssml=reply.ssml,
-                                   audio_urls=tuple(reply.audio_urls or ()),
-                                   label=reply.agent_name, timings=timings))
-
-    def _speaker_uris(self) -> set[str]:
-        return {c.speaker_uri for c in self.app.calls.values() if getattr(c, "speaker_uri", None)}
+        self.speaker.say(utt)
 
     async def _filler(self, timings: TurnTimings) -> None:
         wait = self.app.config.voice.filler_after_ms / 1000
@@ -191,6 +202,8 @@ class CallerVoice:
         self._vad: Any = None
         self._turn_no = 0
         self._voiced_s = 0.0  # continuous confident speech, for barge-in
+        self.private_voice: PrivateVoice | None = None
+        self.private_speaker: Speaker | None = None
         # A decode started during the hang-over: (speech_end it covers, task).
         self._spec: tuple[float, asyncio.Task[str]] | None = None
         self.speculative_hits = 0
@@ -217,7 +230,13 @@ class CallerVoice:
             self.speaker_uri = conv.session.add_human(name=name, caller_id=call.channel.caller.number)
         call.speaker_uri = self.speaker_uri  # type: ignore[attr-defined]
         await self.listener.start(call)
-        rate = self.listener.transport.sample_rate if self.listener.transport else 8000
+        assert self.listener.transport is not None
+        self.private_voice = PrivateVoice(self.listener.transport, self.app.config, call.id)
+        self.private_speaker = Speaker(self.private_voice, self.speech.tts, self.app.ari,
+                                       conv.room.bridge_id, channel_id=call.id)
+        self.private_speaker.on_spoken.append(conv._spoken)
+        conv.private[self.speaker_uri] = self.private_speaker
+        rate = self.listener.transport.sample_rate
         self._vad = self.speech.vad(rate)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
             self._asr_session = await self.speech.asr.open_session(rate, bias=conv.bias())
@@ -228,7 +247,12 @@ class CallerVoice:
                                      completion=self.speech.turns is not None or self._flux is not None)
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
         if self.app.config.voice.greeting:
-            conv.say(self.app.config.voice.greeting)
+            if self.app.config.calls.room_anchor:
+                # To the caller who joins only: the others in the room are mid-conversation.
+                self.private_speaker.say(Utterance(text=self.app.config.voice.greeting,
+                                                   label="convener"))
+            else:  # a whisper needs softmix's steady frames to ride on: say it to the room
+                conv.say(self.app.config.voice.greeting)
 
     def _on_frame(self, frame: AudioFrame) -> None:
         try:
@@ -315,9 +339,18 @@ class CallerVoice:
 
     def _barge_in(self, call: Call, onset: float) -> None:
         conv = self.conversation
-        if conv is None or not self.app.config.voice.barge_in or not conv.speaker.speaking:
+        if conv is None or not self.app.config.voice.barge_in:
             return
-        cut = conv.speaker.interrupt()
+        cut = []
+        if self.private_speaker is not None and self.private_speaker.speaking:
+            cut += self.private_speaker.interrupt()  # what only this caller hears
+        current = conv.speaker.current
+        if conv.speaker.speaking and may_interrupt(
+                self.app.config.voice.barge_in_room,
+                current.reply_for if current is not None else None, self.speaker_uri):
+            cut += conv.speaker.interrupt()
+        if not cut:
+            return
         self.app.barge_ins += 1
         metrics.barge_in()
         played = ", ".join(f"{u.label or 'convener'} {u.report.played_ms:.0f} ms"
@@ -436,6 +469,13 @@ class CallerVoice:
         pass
 
     async def stop(self, call: Call) -> None:
+        conv = self.conversation
+        if conv is not None and self.speaker_uri is not None:
+            conv.private.pop(self.speaker_uri, None)
+        if self.private_speaker is not None:
+            await self.private_speaker.close()
+        if self.private_voice is not None:
+            await self.private_voice.close()
         if self._spec is not None:
             self._spec[1].cancel()
         for t in [self._worker, *self._turn_tasks]:

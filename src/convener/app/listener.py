@@ -1,8 +1,11 @@
 """Hear only the caller: snoop (spy=in) → private bridge ← external media channel → convener.
 
 The snoop carries the caller's own voice, never what the caller hears (agents, other callers),
-so the recogniser is not confused by our replies. Every resource goes into the call's ledger the
-moment it exists. Frames are handed to ``on_frame`` in order from the call's own task.
+so the recogniser is not confused by our replies. It also whispers (``whisper=out``): what
+convener sends on the external media channel is mixed into what this caller hears and nobody
+else (``convener.app.voice.PrivateVoice``: the greeting, OFP private utterances). Every
+resource goes into the call's ledger the moment it exists. Frames are handed to ``on_frame`` in
+order from the call's own task.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class CallerListener:
         self.snoop_id = call.new_resource_id("snoop")
         call.ledger.add("channel", self.snoop_id, lambda: gone_ok(ari.hangup(self.snoop_id)))
         snooping = call.app.expect_stasis(self.snoop_id)
-        await ari.snoop(call.id, app=app, snoop_id=self.snoop_id, spy="in")
+        await ari.snoop(call.id, app=app, snoop_id=self.snoop_id, spy="in", whisper="out")
         await asyncio.wait_for(snooping, 5.0)
         self.media_id = call.new_resource_id("media")
         call.ledger.add("channel", self.media_id, lambda: gone_ok(ari.hangup(self.media_id)))

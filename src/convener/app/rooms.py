@@ -2,6 +2,13 @@
 
 The bridge is created when the first caller joins and destroyed when the last one leaves.
 Bridge ids carry the prefix ``convener-<app>-room-`` so a resync can recognise ours.
+
+The anchor (``calls.room_anchor``): with a silent member in the bridge from its creation, the
+room has three members (anchor, caller, voice leg) from the first caller on, so Asterisk picks
+softmix once and never switches technology while callers come and go. Measured against the
+sandbox (Asterisk 22.10): without it, the caller already in the room heard nothing in one of the
+two switches of every join/leave (12 of 12 runs); with it, every reply in every phase (6 of 6
+runs, then the room tests). See docs/decisions.md, "Rooms".
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from convener.ari.errors import AriBadRequest, AriConflict, AriNotFound
 from convener.ari.rest import AriClient, gone_ok
 
 if TYPE_CHECKING:
-    from convener.app.voice import RoomVoice
+    from convener.app.voice import RoomAnchor, RoomVoice
     from convener.config import Config
 
 log = logging.getLogger(__name__)
@@ -47,14 +54,19 @@ class Room:
     bridge_id: str
     members: set[str] = field(default_factory=set)
     voice: RoomVoice | None = None
+    anchor: RoomAnchor | None = None
     # Per-room state other features keep (e.g. the conversation); closed with the room.
     state: dict[str, Any] = field(default_factory=dict)
 
 
 class Rooms:
     def __init__(self, ari: AriClient, app: str, bridge_type: str,
-                 allowed: list[str] | None = None) -> None:
+                 allowed: list[str] | None = None, config: Config | None = None,
+                 expect_stasis: Callable[[str], asyncio.Future[None]] | None = None) -> None:
         self.ari = ari
+        # With both, each room gets its anchor (``calls.room_anchor``) when its bridge is made.
+        self.config = config
+        self.expect_stasis = expect_stasis
         self.prefix = f"convener-{app}-room-"
         self.bridge_type = bridge_type
         self.allowed = set(allowed or [])
@@ -86,6 +98,11 @@ class Rooms:
                 room = Room(name, bridge_id)
                 self.rooms[name] = room
                 log.info("room %s: bridge %s created", name, bridge_id)
+                try:
+                    await self._anchor(room)
+                except Exception:
+                    await self._destroy_if_empty(room)
+                    raise
             room.members.add(channel_id)
             try:
                 await self.ari.add_channel(room.bridge_id, channel_id)
@@ -127,6 +144,23 @@ class Rooms:
                 room.voice = voice
             return room.voice
 
+    async def _anchor(self, room: Room) -> None:
+        cfg = self.config
+        if cfg is None or not cfg.calls.room_anchor:
+            return
+        from convener.app.voice import RoomAnchor
+
+        cid = f"{self.prefix.replace('-room-', '-anchor-')}{uuid.uuid4().hex[:12]}"
+        self.channel_ids.add(cid)
+        anchor = RoomAnchor(self.ari, cfg, room.bridge_id, cid,
+                            self.expect_stasis(cid) if self.expect_stasis else None)
+        try:
+            await anchor.open()
+        except BaseException:
+            self.channel_ids.discard(cid)
+            raise
+        room.anchor = anchor
+
     async def _destroy_if_empty(self, room: Room) -> None:
         if room.members:
             return
@@ -144,10 +178,11 @@ class Rooms:
                 await cb(room)
             except Exception:
                 log.exception("room %s: closing hook failed", room.name)
-        if room.voice is not None:
-            voice, room.voice = room.voice, None
-            await voice.close()
-            self.channel_ids.discard(voice.channel_id)
+        for leg in (room.voice, room.anchor):
+            if leg is not None:
+                await leg.close()
+                self.channel_ids.discard(leg.channel_id)
+        room.voice = room.anchor = None
 
     async def close_all(self) -> None:
         """convener is stopping: close every room's state (bridges go with their last caller)."""

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from convener.app.voice import RoomVoice
+from convener.app.voice import PrivateVoice, RoomVoice
 from convener.ari.errors import AriError
 from convener.ari.rest import AriClient
 from convener.audio import trim_silence_edges
@@ -36,6 +36,7 @@ class Utterance:
     ssml: str | None = None
     audio_urls: tuple[str, ...] = ()
     label: str = ""  # who is speaking (agent name), for logs and transcripts
+    reply_for: str | None = None  # speakerUri of the caller whose turn this answers
     timings: TurnTimings | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -52,11 +53,14 @@ class Utterance:
 
 
 class Speaker:
-    def __init__(self, voice: RoomVoice, tts: TtsProvider, ari: AriClient, bridge_id: str) -> None:
+    def __init__(self, voice: RoomVoice | PrivateVoice, tts: TtsProvider, ari: AriClient,
+                 bridge_id: str, channel_id: str | None = None) -> None:
         self.voice = voice
         self.tts = tts
         self.ari = ari
         self.bridge_id = bridge_id
+        # Set for a private speaker: audio URLs are played on this caller's channel only.
+        self.channel_id = channel_id
         self._queue: asyncio.Queue[Utterance] = asyncio.Queue()
         self._current: Utterance | None = None
         self._cancel = asyncio.Event()
@@ -65,6 +69,11 @@ class Speaker:
         voice.on_first_frame.append(self._first_frame)
         voice.on_reply_done.append(self._reply_done)
         self._task = asyncio.create_task(self._run(), name=f"speaker-{bridge_id}")
+
+    @property
+    def current(self) -> Utterance | None:
+        """The utterance being spoken now (None between utterances)."""
+        return self._current
 
     @property
     def speaking(self) -> bool:
@@ -124,7 +133,10 @@ class Speaker:
     async def _speak(self, utt: Utterance) -> None:
         for url in utt.audio_urls:
             try:
-                await self.ari.play_bridge(self.bridge_id, f"sound:{url}")
+                if self.channel_id:
+                    await self.ari.play(self.channel_id, f"sound:{url}")
+                else:
+                    await self.ari.play_bridge(self.bridge_id, f"sound:{url}")
             except AriError as e:
                 log.warning("audio %s not played: %s", url, e)
         text = utt.ssml if (utt.ssml and self.tts.supports_ssml) else strip_ssml(utt.ssml or utt.text)

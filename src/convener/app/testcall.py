@@ -304,14 +304,17 @@ class TestCaller:
 
     async def place(self, extension: str = "100", context: str = "from-internal",
                     room: str | None = None, caller_id: str = "Test Caller <5551000>") -> CallerLeg:
-        """Dial ``extension`` (or ``room-NAME`` when a room is given) from a Local channel."""
+        """Dial ``extension`` (or ``room-NAME`` when a room is given) from a Local channel.
+
+        The Local pair is asked for ulaw, as a phone would offer: without ``formats`` Asterisk
+        made it slin192, and a room's softmix then mixed at 192 kHz for every caller."""
         exten = f"room-{room}" if room else extension
         tag = uuid.uuid4().hex[:12]
         leg = CallerLeg(self, local_id=f"testcall-{tag}-1", remote_id=f"testcall-{tag}-2")
         self.legs[leg.local_id] = leg
         await self.ari.originate(f"Local/{exten}@{context}", app=self.app,
                                  channel_id=leg.local_id, other_channel_id=leg.remote_id,
-                                 caller_id=caller_id)
+                                 caller_id=caller_id, formats="ulaw")
         # Watch the leg convener gets (its dialplan steps, the bridge it enters). The dialplan's
         # Answer() waits 500 ms for media on a Local channel, so this comes before Stasis().
         await self.ari.subscribe(self.app, f"channel:{leg.remote_id}")

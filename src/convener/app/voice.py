@@ -83,3 +83,84 @@ class RoomVoice:
 
     async def close(self) -> None:
         await self.ledger.release_all()
+
+
+class RoomAnchor:
+    """A silent member of a room's bridge: an external media channel whose inbound audio (the
+    room's mix) is drained and which never sends. It keeps the bridge on softmix (see
+    ``convener.app.rooms``)."""
+
+    def __init__(self, ari: AriClient, config: Config, bridge_id: str, channel_id: str,
+                 in_stasis: asyncio.Future[None] | None = None) -> None:
+        self.ari = ari
+        self.config = config
+        self.bridge_id = bridge_id
+        self.channel_id = channel_id
+        self.in_stasis = in_stasis
+        self.ledger = ResourceLedger(f"anchor {channel_id}")
+        self.transport: MediaTransport | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        try:
+            self.ledger.add("channel", self.channel_id,
+                            lambda: gone_ok(self.ari.hangup(self.channel_id)))
+            self.transport = await open_external_media(self.ari, self.config.ari, self.config.media,
+                                                       self.channel_id, self.in_stasis)
+            self.ledger.add("transport", self.channel_id, self.transport.close)
+            await self.ari.add_channel(self.bridge_id, self.channel_id)
+            self._drain = asyncio.create_task(self._drain_inbound())
+            self.ledger.add("task", "drain", self._stop_drain)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _drain_inbound(self) -> None:
+        assert self.transport is not None
+        async for _ in self.transport.frames():
+            pass
+
+    async def _stop_drain(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+
+    async def close(self) -> None:
+        await self.ledger.release_all()
+
+
+class PrivateVoice:
+    """Speak to one caller only: a pacer on the caller's listening leg.
+
+    The caller's snoop (``convener.app.listener``) is made with ``whisper=out``, so what we send
+    on that leg is whispered into what Asterisk writes to the caller, and nobody else in the room
+    hears it (the greeting, OFP private utterances). The caller's own voice, which the snoop
+    spies, does not contain it. Same interface as ``RoomVoice`` for ``Speaker``.
+    """
+
+    def __init__(self, transport: MediaTransport, config: Config, channel_id: str) -> None:
+        self.transport = transport
+        self.channel_id = channel_id
+        self.first_frame_at: dict[str, float] = {}
+        self.on_first_frame: list[Callable[[str, float], None]] = []
+        self.on_reply_done: list[Callable[[PlaybackReport], None]] = []
+        m = config.media
+        core = PacerCore(transport.sample_rate, warmup_ms=m.pacer_warmup_ms, late_ms=m.pacer_late_ms)
+        self.pacer: Pacer | None = Pacer(core, transport.send, clear_output=transport.clear_output,
+                                         on_first_frame=self._first, on_reply_done=self._done)
+        self.pacer.start()
+
+    def _first(self, reply_id: str, t: float) -> None:
+        self.first_frame_at[reply_id] = t
+        for cb in self.on_first_frame:
+            cb(reply_id, t)
+
+    def _done(self, report: PlaybackReport) -> None:
+        for cb in self.on_reply_done:
+            cb(report)
+
+    async def close(self) -> None:
+        if self.pacer is not None:
+            pacer, self.pacer = self.pacer, None
+            await pacer.close()

@@ -22,6 +22,9 @@ class VoiceSettings:
     barge_in: bool = True
     barge_in_ms: int = 40
     barge_in_threshold: float = 0.35
+    # In a room with several callers, who may interrupt a reply: "addressee" (only the caller
+    # whose turn it answers; anyone for a reply to nobody in particular) or "anyone".
+    barge_in_room: str = "addressee"
     # Start recognising after this much silence, before the turn's hang-over is over: if the
     # caller says nothing more, the text is ready when the turn ends (0 disables). With end of
     # turn by completion the transcript classifier waits for this text, so it starts before
@@ -33,6 +36,10 @@ class VoiceSettings:
     caller_name: str = "Caller"
 
     def validate(self) -> None:
+        from convener.app.room_policy import POLICIES
+
+        if self.barge_in_room not in POLICIES:
+            raise ConfigError(f"barge_in_room: must be one of {', '.join(POLICIES)}")
         if not 0 <= self.speculate_after_ms <= 5000:
             raise ConfigError("speculate_after_ms: must be between 0 and 5000")
         if not 20 <= self.barge_in_ms <= 1000:

@@ -155,11 +155,13 @@ class AriClient:
     async def originate(self, endpoint: str, *, app: str, app_args: str = "",
                         channel_id: str | None = None, other_channel_id: str | None = None,
                         caller_id: str | None = None, timeout: int = 30,
-                        variables: dict[str, str] | None = None) -> Channel:
+                        variables: dict[str, str] | None = None,
+                        formats: str | None = None) -> Channel:
         body = {"variables": variables} if variables else None
         r = await self.request("POST", "/channels", params=_params(
             endpoint=endpoint, app=app, appArgs=app_args or None, channelId=channel_id,
-            otherChannelId=other_channel_id, callerId=caller_id, timeout=timeout), body=body)
+            otherChannelId=other_channel_id, callerId=caller_id, timeout=timeout,
+            formats=formats), body=body)
         return Channel.from_json(r)
 
     async def snoop(self, channel_id: str, *, app: str, snoop_id: str, spy: str = "in",
