@@ -35,3 +35,10 @@ async def assert_clean(ari: AriClient, app: ConvenerApp | None = None, timeout: 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"leaked resources: {left}")
         await asyncio.sleep(0.05)
+
+
+def room_callers(bridge) -> list[str]:
+    """A room bridge's members less its one silent anchor (calls.room_anchor, docs/decisions.md "Rooms")."""
+    anchors = [c for c in bridge.channels if "-anchor-" in c]
+    assert len(anchors) <= 1, f"more than one anchor in room bridge {bridge.id}: {anchors}"
+    return [c for c in bridge.channels if c not in anchors]

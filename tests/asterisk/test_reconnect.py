@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ast_helpers import assert_clean, wait_until
+from ast_helpers import assert_clean, room_callers, wait_until
 
 from convener.app.application import ConvenerApp
 from convener.app.testcall import TestCaller
@@ -38,7 +38,7 @@ async def test_websocket_dropped_with_calls_up(app: ConvenerApp, caller: TestCal
     await wait_until(lambda: gone.remote_id not in app.calls, 3)
     assert stay.remote_id in app.calls  # the other call goes on
     bridge = await ari.bridge(stay.bridge_id)
-    assert bridge.channels == (stay.remote_id,)
+    assert room_callers(bridge) == [stay.remote_id]
     await stay.hangup()
     await assert_clean(ari, app)
 
@@ -85,7 +85,7 @@ async def test_new_instance_cleans_orphans_and_adopts_callers(config, sandbox, c
         bridges = {b.id: b for b in await ari.bridges()}
         assert old_bridge not in bridges
         new = fresh.rooms.rooms["sales"].bridge_id
-        assert bridges[new].channels == (leg.remote_id,)
+        assert room_callers(bridges[new]) == [leg.remote_id]
         await leg.hangup()
         await assert_clean(ari, fresh)
     finally:
