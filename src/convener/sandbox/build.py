@@ -1,7 +1,7 @@
 """Build the sandbox's root file system once: Debian sid with Asterisk 22, made by debootstrap.
 
 Debian 12 has no Asterisk package and sid's would drag a newer libc into the host, so Asterisk
-runs from its own sid root file system under ``chroot`` (see ``../shared/ASTERISK.md``).
+runs from its own sid root file system under ``chroot`` (files chowned to root, proc and /dev mounted: see ``runtime``).
 """
 
 from __future__ import annotations
