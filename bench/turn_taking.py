@@ -206,7 +206,6 @@ def build(item: Item, cache: Path) -> tuple[bytes, float, float]:
 
 
 async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
-    from convener.app.stack import Stack
 
     config = copy.deepcopy(config)  # each mode changes its own copy
     config.media.turn_completion = "off" if mode == "fixed" else "auto"
@@ -214,6 +213,22 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
         config.media.turn_uncertain_wait_ms = config.media.turn_incomplete_wait_ms
     if mode == "stop150":
         config.media.turn_stop_ms = 150
+    if mode == "silero-end":  # the stop counted from the VAD's end, as before turn_energy_end_ms
+        config.media.turn_energy_end_ms = 0
+    from convener.ofp.session import FloorSession
+
+    prepare = FloorSession.prepare
+    if mode == "no-route-ahead":  # routing embeds the text only once the turn has ended
+        FloorSession.prepare = lambda self, text: None  # type: ignore[method-assign]
+    try:
+        return await _play(config, mode, batch, cache)
+    finally:
+        FloorSession.prepare = prepare  # type: ignore[method-assign]
+
+
+async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
+    from convener.app.stack import Stack
+
     config.voice.greeting = ""
     results: list[dict] = []
     async with Stack(config) as stack:
@@ -256,7 +271,7 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
     return results
 
 
-MODES = ("completion", "no-second-look", "stop150", "fixed")
+MODES = ("completion", "no-second-look", "stop150", "silero-end", "no-route-ahead", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:

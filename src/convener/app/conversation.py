@@ -377,6 +377,9 @@ class CallerVoice:
     async def _transcribe(self, audio: bytes, rate: int) -> str:
         bias = self.conversation.bias() if self.conversation else None
         final = await self.speech.asr.transcribe_pcm(audio, rate, bias=bias)  # type: ignore[attr-defined]
+        if self.conversation is not None and final.text.strip():
+            # Route ahead: if this is the turn's text, its embedding is ready when the turn ends.
+            self.conversation.session.prepare(final.text)
         return final.text
 
     async def _follow_flux(self, call: Call) -> None:

@@ -50,6 +50,7 @@ convener, which uninvites per policy and tells the caller when the agent held th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -82,6 +83,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Tracer = Callable[[str, dict[str, Any]], None]
+PREPARED_MAX = 4  # speculative texts embedded ahead per session (older ones are dropped)
+
+
+def _log_prepare_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("routing ahead of the turn failed: %s (the turn embeds its text itself)", task.exception())
+
+
 BYE_WAIT = 1.0  # seconds close() waits for agents to take their bye
 
 
@@ -194,6 +203,8 @@ class FloorSession:
         self._external: AgentEntry | None = None
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        # Requests embedded ahead of their turn (speculative transcripts): text -> task.
+        self._prepared: dict[str, asyncio.Task[None]] = {}
         self._unsolicited: asyncio.Queue[AgentReply] = asyncio.Queue()
         self._started = False
         self._closed = False
@@ -279,6 +290,9 @@ class FloorSession:
         if self._closed:
             return
         self._closed = True
+        for t in self._prepared.values():
+            t.cancel()
+        self._prepared.clear()
         if self._started:
             async with self._lock:
                 deliveries = self.floor.emit([bye(reason="the call ended")])
@@ -314,6 +328,20 @@ class FloorSession:
         if not self.policy.amend_last(speaker_uri, heard_text):
             log.debug("barge_in: no agent utterance to amend")
 
+    def prepare(self, text: str) -> None:
+        """Embed a likely request before its turn ends (the speculative transcript).
+
+        Routing's model time (~40 ms on the shared cores) then overlaps the end-of-turn wait
+        instead of following it: the turn with the same text finds the vectors ready. Nothing is
+        sent and the floor does not change; a text the turn does not use costs CPU only."""
+        if self._closed or not text.strip() or text in self._prepared:
+            return
+        while len(self._prepared) >= PREPARED_MAX:
+            self._prepared.pop(next(iter(self._prepared))).cancel()
+        task = asyncio.create_task(self.policy.router.prepare(text, self.directory.manifests()))
+        task.add_done_callback(_log_prepare_failure)
+        self._prepared[text] = task
+
     async def _turn(
         self, text: str, speaker_uri: str | None, speaker_name: str | None
     ) -> AsyncIterator[AgentReply]:
@@ -330,6 +358,13 @@ class FloorSession:
             assert uri is not None
             if uri not in self._humans:
                 self.add_human(name=speaker_name, speaker_uri=uri)
+            ahead = self._prepared.pop(text, None)
+            if ahead is not None:  # embedded while the turn was ending: wait for it, not again
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(ahead)
+            for t in self._prepared.values():
+                t.cancel()  # texts of this turn's earlier guesses
+            self._prepared.clear()
             await self.policy.router.prepare(text, self.directory.manifests())  # embeddings, off the loop
             env = Envelope(
                 self.floor.conversation(), uri, [utterance(text_event(uri, text))], self.me.service_url
