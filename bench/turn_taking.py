@@ -228,9 +228,12 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
 
 async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
     from convener.app.stack import Stack
+    from convener.ops import metrics
 
     config.voice.greeting = ""
     results: list[dict] = []
+    decodes0 = metrics.SPECULATIVE_DECODES_TOTAL.value()
+    hits0 = metrics.SPECULATIVE_HITS_TOTAL.value()
     async with Stack(config) as stack:
         assert stack.app is not None
         s = config.ari
@@ -266,6 +269,9 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
                     mine = [(m, t) for m, t in turns
                             if r["started"] - 0.1 <= m.marks.get("speech_start", 0) < until - 0.1]
                     r["turns"], r["marks"] = [t for _, t in mine], [m.marks for m, _ in mine]
+                if results:  # speculative decodes of this batch: started, and used by a turn
+                    results[0]["spec"] = [metrics.SPECULATIVE_DECODES_TOTAL.value() - decodes0,
+                                          metrics.SPECULATIVE_HITS_TOTAL.value() - hits0]
             finally:
                 await leg.hangup()
     return results
@@ -351,6 +357,11 @@ def report(results: list[dict]) -> None:
             print(row("stage transport", [(r["heard"] - r["marks"][0]["first_audio_out"]) * 1000 for r in comp
                                           if r["heard"] and r["marks"] and "first_audio_out" in r["marks"][0]])
                   + "   (first frame out → heard at the caller)")
+            spec = [r["spec"] for r in rs if "spec" in r]
+            if spec:
+                started, used = sum(x[0] for x in spec), sum(x[1] for x in spec)
+                print(f"    speculative decodes    {started:.0f} started, {used:.0f} used by a turn "
+                      f"({sum(len(r['marks']) for r in rs)} turns)")
 
 
 def model_cost(cache: Path, decisions: int = 64) -> None:
@@ -438,12 +449,13 @@ def stops(cache: Path, which: str) -> None:
                 continue
             pcm, _, voice_end = build(it, cache)
             pcm += pcm[-RATE // 5 * 2:] * 5  # 1 s more of the line's noise: every first look comes
+            pcm = bytes(RATE * 2) + pcm  # the test caller sends digital silence between items
             pcm = ulaw_to_pcm16(pcm16_to_ulaw(pcm))
             vad = SileroVad(RATE)
             det = TurnDetector(vad, ms, completion=True)
             firsts: list[float] = []
             for i in range(0, len(pcm) - frame + 1, frame):
-                for e in det.process(AudioFrame(pcm[i:i + frame], RATE, i / 2 / RATE)):
+                for e in det.process(AudioFrame(pcm[i:i + frame], RATE, i / 2 / RATE - 1.0)):
                     if isinstance(e, TurnPaused) and not e.second:
                         firsts.append(e.at)
             vad.close()

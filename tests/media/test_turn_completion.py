@@ -272,9 +272,27 @@ def test_the_first_look_counts_the_stop_from_where_the_level_fell() -> None:
     # From the VAD's end (140 ms after the voice) + 200 ms; from the level's end: 200 ms.
     assert off[0].at == pytest.approx(voice_end + 0.14 + 0.2)
     assert on[0].at == pytest.approx(voice_end + 0.2)
-    # The pause is the same one (the VAD's speech_end), and the second look does not move.
-    assert on[0].speech_end == off[0].speech_end == pytest.approx(voice_end + 0.14)
+    # The speech ends where the level fell, not where the VAD did; the second look (Silero's
+    # silence) does not move.
+    assert on[0].speech_end == pytest.approx(voice_end)
+    assert off[0].speech_end == pytest.approx(voice_end + 0.14)
     assert on[1].second and on[1].at == pytest.approx(off[1].at)
+
+
+def test_the_decode_may_start_before_the_vad_hears_silence() -> None:
+    det = TurnDetector(TrailingVad(), MediaSettings(), completion=True)
+    quiet: list[float] = []
+    for f in frames_of(noise(1000) + tone(800) + noise(120, seed=2), 8000, start=T0):
+        det.process(f)
+        quiet.append(det.quiet_s)
+    # The VAD still says speech (trailing 140 ms), but the level is the line's: 120 ms quiet.
+    assert det.trailing_silence_s == 0.0 and quiet[-1] == pytest.approx(0.12)
+    assert det.speech_end == pytest.approx(T0 + 1.8)
+    # Digital silence before the words gives no background: only the VAD's end counts.
+    det = TurnDetector(TrailingVad(), MediaSettings(), completion=True)
+    for f in frames_of(silence(1000) + tone(800) + noise(120, seed=2), 8000, start=T0):
+        det.process(f)
+    assert det.quiet_s == 0.0 and det.speech_end == pytest.approx(T0 + 1.92)
 
 
 def test_the_credit_is_capped_and_needs_a_quiet_line() -> None:
@@ -285,10 +303,13 @@ def test_the_credit_is_capped_and_needs_a_quiet_line() -> None:
     loud, quiet = [-20.0] * 50, [-60.0] * 20
     assert quiet_tail_s(deque(quiet + loud + quiet[:3] + [-61.0]), 0.02, 0.15) == pytest.approx(0.06)
     assert quiet_tail_s(deque(quiet + loud + quiet + [-61.0]), 0.02, 0.15) == pytest.approx(0.14)  # cap: 7 frames
-    # Noise as loud as the voice (no gap between the line's floor and its loud part): nothing.
+    # Digital silence around the utterance does not matter: the background is the line now.
+    silent = [-120.0] * 100
+    assert quiet_tail_s(deque(silent + loud + quiet[:4] + [-61.0]), 0.02, 0.15) == pytest.approx(0.08)
+    # Noise as loud as the voice (no gap between the background and the loud part): nothing.
     assert quiet_tail_s(deque([-20.0, -24.0] * 40 + [-22.0]), 0.02, 0.15) == 0.0
-    # The last frames still loud: nothing.
-    assert quiet_tail_s(deque(quiet + loud + [-61.0]), 0.02, 0.15) == 0.0
+    # The last frames still loud (well above the background): nothing.
+    assert quiet_tail_s(deque(quiet + loud + [-50.0, -61.0]), 0.02, 0.15) == 0.0
 
 
 def test_speech_that_goes_on_after_a_dip_keeps_the_turn(text_comp: TurnCompletion) -> None:

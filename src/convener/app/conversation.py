@@ -49,12 +49,13 @@ class Speech:
 
     def __init__(self, app: ConvenerApp) -> None:
         from convener.speech.registry import build_asr, build_tts
+        from convener.speech.tts_cache import cached
         from convener.speech.turns import build_completion
 
         s = app.config.speech
         self.settings = s
         self.asr: AsrProvider = build_asr(s)
-        self.tts: TtsProvider = build_tts(s)
+        self.tts: TtsProvider = cached(build_tts(s), s.tts_cache_mb)
         # End of turn by completion (None: the fixed hang-over); see convener.speech.turns.
         self.turns: TurnCompletion | None = build_completion(app.config.media,
                                                              transcripts=hasattr(self.asr, "transcribe_pcm"))
@@ -372,6 +373,7 @@ class CallerVoice:
         if self._spec is None and d.state == "speech" and (force or d.quiet_s >= after - 1e-9):
             audio, rate = d.peek(), self.listener.transport.sample_rate if self.listener.transport else 8000
             self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
+            metrics.speculative_decode()
         return self._spec[1] if self._spec is not None else None
 
     async def _transcribe(self, audio: bytes, rate: int) -> str:
@@ -427,7 +429,9 @@ class CallerVoice:
         try:
             if early is not None:
                 text = await early
-                self.speculative_hits += isinstance(early, asyncio.Task)  # not Flux's own text
+                if isinstance(early, asyncio.Task):  # not Flux's own text
+                    self.speculative_hits += 1
+                    metrics.speculative_decode(hit=True)
             else:
                 text = await self._recognise(ended)
         except Exception as e:

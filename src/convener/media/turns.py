@@ -30,11 +30,15 @@ Events, in media time (frame timestamps, i.e. ``time.monotonic()`` of the audio 
 threshold for ~100-150 ms of the word's decay and of the noise after it (measured on the turn
 benchmark's complete requests: p50 ~140 ms). The first look does not need to wait for that.
 When Silero's silence begins, the frames it still called speech just before are checked for
-level: those more than 10 dB under the loud part of the call's recent audio and within 10 dB of
-its quietest are counted as silence already (at most ``turn_energy_end_ms``, 150 ms). Only the
+level: those no louder than the line's background at that moment (the first frame Silero
+called silence, + 6 dB), which must lie 20 dB under the recent loud part, are counted as
+silence already (at most ``turn_energy_end_ms``, 150 ms). Only the
 first look (``turn_stop_ms``) and the speculative decode use that credit; the second look, the
-silence limit, the turn's audio and its ``speech_end`` mark stay on Silero's end, so patience with
-hesitating callers is unchanged. ``turn_energy_end_ms = 0`` turns it off.
+silence limit and the turn's audio stay on Silero's end, so patience with hesitating callers is
+unchanged. Earlier still, while Silero says speech: when the line had noise just before the
+words (not digital silence), frames no louder than it (+ 6 dB) do not move ``speech_end``, and
+``quiet_s`` counts them, so the speculative decode can start before Silero's silence and stays
+valid until the caller is louder again. ``turn_energy_end_ms = 0`` turns all of it off.
 
 Without a completion model the end of turn is silence alone: ``turn_hangover_ms`` (500 ms).
 Pauses inside a telephone utterance (breath, hesitation, between clauses) are mostly below
@@ -141,6 +145,9 @@ class TurnDetector:
         self.energy_end_s = s.turn_energy_end_ms / 1000.0 if completion else 0.0
         self._levels: deque[float] = deque(maxlen=LEVEL_HISTORY)  # dBFS of recent frames, all states
         self._credit_s = 0.0  # quiet frames Silero still called speech, counted as silence
+        self._background: float | None = None  # dBFS of the line just before the utterance
+        self._loud = -120.0  # loudest frame of the utterance so far
+        self._level_quiet_s = 0.0  # trailing frames Silero calls speech but as quiet as the line
         self.state = "idle"  # idle | candidate | speech
         self._preroll: deque[AudioFrame] = deque()
         self._preroll_dur = 0.0
@@ -196,7 +203,11 @@ class TurnDetector:
             self._silence_s = 0.0
             self._credit_s = 0.0
             self._looks = 0
-            self._speech_end = frame.timestamp + dur
+            if self._quiet_as_the_line():
+                self._level_quiet_s += dur  # Silero's trailing "speech": the voice may be over
+            else:
+                self._level_quiet_s = 0.0
+                self._speech_end = frame.timestamp + dur
         else:
             if self._silence_s == 0.0 and self.energy_end_s > 0:
                 self._credit_s = quiet_tail_s(self._levels, dur, self.energy_end_s)
@@ -228,9 +239,27 @@ class TurnDetector:
             return None
         return self._end(self._utt[-1], forced=False)
 
+    def _quiet_as_the_line(self) -> bool:
+        """This frame is no louder than the line was before the utterance (+ QUIET_MARGIN_DB),
+        and the utterance was clearly louder than that (GAP_DB)."""
+        if self.energy_end_s <= 0 or self._background is None or not self._levels:
+            return False
+        lv = self._levels[-1]
+        self._loud = max(self._loud, lv)
+        return self._loud - self._background >= GAP_DB and lv <= self._background + QUIET_MARGIN_DB
+
     def _maybe_confirm(self, frame: AudioFrame) -> list[TurnEvent]:
         if self._cand_dur < self.min_speech_s - 1e-9:
             return []
+        self._background = None
+        self._loud = -120.0
+        self._level_quiet_s = 0.0
+        before = list(self._levels)[-len(self._cand) - PREROLL_LEVELS:-len(self._cand)]
+        if self.energy_end_s > 0 and len(before) == PREROLL_LEVELS:
+            bg = float(np.median(before))
+            # Digital silence before the words (a phone's DTX, a test caller) says nothing of
+            # the noise under them: then only Silero's end counts.
+            self._background = bg if bg > DIGITAL_SILENCE_DB else None
         self.state = "speech"
         self._speech_start = self._cand[0].timestamp
         self._speech_end = frame.timestamp + frame.duration
@@ -252,8 +281,15 @@ class TurnDetector:
     @property
     def quiet_s(self) -> float:
         """``trailing_silence_s`` plus the quiet frames at the end of the voice that Silero still
-        called speech (see "Where the voice really ended"): what the first look counts."""
-        return self._silence_s + self._credit_s if self.state == "speech" and self._silence_s > 0 else 0.0
+        called speech (see "Where the voice really ended"); before Silero's silence, how long the
+        level has been as quiet as the line was before the words. The speculative decode starts
+        on it: ``speech_end`` does not move while the level stays quiet, so a decode started then
+        stays valid until the caller is heard again."""
+        if self.state != "speech":
+            return 0.0
+        if self._silence_s > 0:
+            return self._silence_s + self._credit_s
+        return self._level_quiet_s
 
     @property
     def speech_end(self) -> float:
@@ -304,12 +340,16 @@ class TurnDetector:
         self._utt_dur = 0.0
         self._silence_s = 0.0
         self._credit_s = 0.0
+        self._level_quiet_s = 0.0
+        self._background = None
         self._looks = 0
 
 
 LEVEL_HISTORY = 150  # frames (3 s at 20 ms) of levels behind the quiet-tail estimate
-QUIET_MARGIN_DB = 10.0  # a quiet frame: this close to the quietest recent audio ...
-LOUD_MARGIN_DB = 10.0  # ... and this far under its loud part
+QUIET_MARGIN_DB = 6.0  # a quiet frame: at most this far above the first frame the VAD called silence
+GAP_DB = 20.0  # ... which must lie this far under the recent loud part (else nothing is credited)
+PREROLL_LEVELS = 5  # frames before the words whose median level is the line's background
+DIGITAL_SILENCE_DB = -90.0  # a background below this is digital silence, not the line's noise
 
 
 def level_db(pcm: bytes) -> float:
@@ -324,18 +364,20 @@ def level_db(pcm: bytes) -> float:
 def quiet_tail_s(levels: deque[float], frame_s: float, cap_s: float) -> float:
     """How long the voice had already been quiet when the VAD's silence began.
 
-    ``levels`` ends with the frame the VAD first called silence; the frames before it are the
-    VAD's speech. Counts back from there the frames whose level is within ``QUIET_MARGIN_DB`` of
-    the recent floor (10th percentile) and ``LOUD_MARGIN_DB`` under the recent loud part (90th
-    percentile), up to ``cap_s``. Without a clear gap between loud and quiet (speech all the way,
-    or noise as loud as the voice) nothing is credited."""
+    ``levels`` ends with the frame the VAD first called silence: the line's background right
+    now (noise, or digital silence). The frames before it are the VAD's speech. Counts back
+    from there the frames no more than ``QUIET_MARGIN_DB`` above that background, up to
+    ``cap_s``. The background is taken from this very moment, not from the call's history:
+    lines differ, and a phone that sends digital silence between words and noise under them
+    would make any longer-term floor wrong. Without a clear gap between the background and the
+    loud part of the recent audio (``GAP_DB``) nothing is credited."""
     if len(levels) < 10:
         return 0.0
     arr = np.fromiter(levels, dtype=np.float64, count=len(levels))
-    floor, loud = np.percentile(arr, (10, 90))
-    bar = min(floor + QUIET_MARGIN_DB, loud - LOUD_MARGIN_DB)
-    if bar <= floor:
+    background = arr[-1]
+    if float(np.percentile(arr, 90)) - background < GAP_DB:
         return 0.0
+    bar = background + QUIET_MARGIN_DB
     n = 0
     limit = int(cap_s / frame_s + 1e-9)
     for lv in arr[-2::-1]:  # from the last VAD-speech frame backwards

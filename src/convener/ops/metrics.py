@@ -340,6 +340,11 @@ TURN_RESPONSE_SECONDS = REGISTRY.histogram(
     "convener_turn_response_seconds",
     "What the caller waits: from end of turn to the first reply audio sent to Asterisk.")
 BARGE_INS_TOTAL = REGISTRY.counter("convener_barge_ins_total", "Replies interrupted by the caller.")
+SPECULATIVE_DECODES_TOTAL = REGISTRY.counter(
+    "convener_speculative_decodes_total",
+    "Decodes started before the end of a turn (used or dropped because the caller went on).")
+SPECULATIVE_HITS_TOTAL = REGISTRY.counter(
+    "convener_speculative_hits_total", "Turns whose text came from a decode started before the turn ended.")
 AGENT_ERRORS_TOTAL = REGISTRY.counter(
     "convener_agent_errors_total", "Failed exchanges with an agent (HTTP errors, bad envelopes).", ("agent",))
 AGENT_TIMEOUTS_TOTAL = REGISTRY.counter(
@@ -397,6 +402,10 @@ def agent_timeout(agent: str) -> None:
 
 def barge_in() -> None:
     BARGE_INS_TOTAL.inc()
+
+
+def speculative_decode(hit: bool = False) -> None:
+    (SPECULATIVE_HITS_TOTAL if hit else SPECULATIVE_DECODES_TOTAL).inc()
 
 
 def rtp_lost(packets: int) -> None:

@@ -147,6 +147,9 @@ class SpeechSettings:
     # Legacy shortcut kept for existing configs; same as deepgram.api_key.
     deepgram_api_key: str = field(default="", repr=False)
     worker_threads: int = 0  # thread pool for decoding/synthesis; 0 = number of cores
+    # Replies spoken before ("Connecting you to Flights.", an agent's usual questions) are played
+    # from memory instead of synthesised again; at most this many MB of audio. 0 = no cache.
+    tts_cache_mb: float = 8.0
     # Words callers are likely to say that the recogniser may not expect: city, product or
     # street names, e.g. ["Denver", "Albuquerque", "Oak Street"]. They bias recognition first
     # (Whisper prompt, Deepgram keyterm/keywords), ahead of agent names and keyphrases.
@@ -173,5 +176,7 @@ class SpeechSettings:
             raise ConfigError(f"tts_fallback: must be one of {', '.join(TTS_PROVIDERS)} or ''")
         if self.vad not in VAD_PROVIDERS:
             raise ConfigError(f"vad: must be one of {', '.join(VAD_PROVIDERS)}, got {self.vad!r}")
+        if not 0 <= self.tts_cache_mb <= 1024:
+            raise ConfigError("tts_cache_mb: must be between 0 and 1024")
         if self.deepgram_api_key and not self.deepgram.api_key:
             self.deepgram.api_key = self.deepgram_api_key
