@@ -325,3 +325,20 @@ def test_energy_end_setting_is_validated() -> None:
 
     with pytest.raises(ConfigError, match="turn_energy_end_ms"):
         MediaSettings(turn_energy_end_ms=600).validate()
+
+
+def test_words_heard_with_low_confidence_do_not_end_the_turn_at_the_first_look(text_comp: TurnCompletion) -> None:
+    gated = TurnCompletion(None, text_comp.text, S.turn_complete_threshold, min_confidence=0.55)
+    said = "Please remember my vocalist."  # how tiny.en heard "Please reserve a hotel in"
+    assert gated.decide(None, said, confidence=0.9).complete
+    low = gated.decide(None, said, confidence=0.44)
+    assert not low.complete and low.doubted_words and "low confidence" in low.describe()
+    assert gated.decide(None, said, confidence=None).complete  # a recogniser without confidence
+    assert gated.decide(None, said, second=True, confidence=0.44).complete  # the second look decides
+    assert not gated.decide(None, "I'd like to book a flight to", second=True, confidence=0.44).complete
+    assert text_comp.decide(None, said, confidence=0.44).complete  # min_confidence 0: trusted
+
+
+def test_min_confidence_is_read_from_the_settings() -> None:
+    comp = build_completion(MediaSettings(turn_completion="text", turn_min_confidence=0.7))
+    assert comp is not None and comp.min_confidence == 0.7

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from convener.app.application import ConvenerApp
     from convener.app.call import Call
     from convener.ofp.session import AgentReply, FloorSession
-    from convener.speech.asr import AsrProvider
+    from convener.speech.asr import AsrProvider, FinalTranscript
     from convener.speech.bias import BiasContext
     from convener.speech.tts import TtsProvider
     from convener.speech.turns import TurnCompletion
@@ -206,7 +206,7 @@ class CallerVoice:
         self.private_voice: PrivateVoice | None = None
         self.private_speaker: Speaker | None = None
         # A decode started during the hang-over: (speech_end it covers, task).
-        self._spec: tuple[float, asyncio.Task[str]] | None = None
+        self._spec: tuple[float, asyncio.Task[FinalTranscript]] | None = None
         self.speculative_hits = 0
         self._skew = 0.0  # real clock minus media time of the last frame
         self._flux: FluxTurnGate | None = None
@@ -315,14 +315,14 @@ class CallerVoice:
                 return None
             return await asyncio.to_thread(comp.audio.probability, pause.audio, pause.sample_rate)
 
-        async def text() -> str | None:
+        async def text() -> FinalTranscript | None:
             if comp.text is None:
                 return None
             task = spec[1] if spec is not None else self._speculate(force=True)
             return None if task is None else await asyncio.shield(task)
 
         try:
-            audio_p, transcript = await asyncio.gather(audio(), text())
+            audio_p, heard = await asyncio.gather(audio(), text())
         except asyncio.CancelledError:
             if (task := asyncio.current_task()) is not None and task.cancelling():
                 raise
@@ -330,7 +330,9 @@ class CallerVoice:
         except Exception as e:
             log.warning("call %s: turn-completion decision failed (%s); waiting for silence", call.id, e)
             return
-        decision = comp.decide(audio_p, transcript, second=pause.second)
+        transcript = heard.text if heard is not None else None
+        decision = comp.decide(audio_p, transcript, second=pause.second,
+                               confidence=heard.confidence if heard is not None else None)
         log.debug("call %s: %s after %r: %s", call.id, "second look" if pause.second else "pause",
                   transcript, decision.describe())
         if decision.complete:
@@ -359,7 +361,7 @@ class CallerVoice:
         log.info("call %s: barge-in %.0f ms after speech onset (%s)", call.id,
                  (time.monotonic() - onset) * 1000, played or "nothing played yet")
 
-    def _speculate(self, force: bool = False) -> asyncio.Task[str] | None:
+    def _speculate(self, force: bool = False) -> asyncio.Task[FinalTranscript] | None:
         """Decode during the hang-over (offline recognisers); drop it if the caller goes on.
 
         ``force``: now, whatever the silence so far (the completion decision needs the words)."""
@@ -376,13 +378,13 @@ class CallerVoice:
             metrics.speculative_decode()
         return self._spec[1] if self._spec is not None else None
 
-    async def _transcribe(self, audio: bytes, rate: int) -> str:
+    async def _transcribe(self, audio: bytes, rate: int) -> FinalTranscript:
         bias = self.conversation.bias() if self.conversation else None
         final = await self.speech.asr.transcribe_pcm(audio, rate, bias=bias)  # type: ignore[attr-defined]
         if self.conversation is not None and final.text.strip():
             # Route ahead: if this is the turn's text, its embedding is ready when the turn ends.
             self.conversation.session.prepare(final.text)
-        return final.text
+        return final
 
     async def _follow_flux(self, call: Call) -> None:
         """Flux's turn events: eager → the text is held ready; resumed → dropped; end → the turn.
@@ -416,7 +418,8 @@ class CallerVoice:
                     ended = TurnEnded(b"", 8000, now, now, now, 0.0)
                 self._ended(call, ended, text=done)
 
-    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str, early: asyncio.Future[str] | None = None,
+    async def _turn(self, call: Call, ended: TurnEnded, turn_id: str,
+                    early: asyncio.Future[str] | asyncio.Future[FinalTranscript] | None = None,
                     skew: float = 0.0, paused: TurnPaused | None = None) -> None:
         assert self.conversation is not None
         timings = TurnTimings(turn_id)
@@ -428,7 +431,8 @@ class CallerVoice:
         timings.mark("end_of_turn", ended.end_of_turn + skew)
         try:
             if early is not None:
-                text = await early
+                got = await early
+                text = got if isinstance(got, str) else got.text
                 if isinstance(early, asyncio.Task):  # not Flux's own text
                     self.speculative_hits += 1
                     metrics.speculative_decode(hit=True)

@@ -87,6 +87,10 @@ class MediaSettings:
     turn_uncertain_wait_ms: int = 800
     # Probability of "the caller has finished" at or above which the turn ends (both models).
     turn_complete_threshold: float = 0.5
+    # Words recognised with a confidence below this do not end a turn at the first look (a
+    # misheard fragment often reads as a finished sentence); the second look decides. 0 = trust
+    # every transcript.
+    turn_min_confidence: float = 0.55
     turn_max_utterance_ms: int = 30000
     # Trailing silence kept at the end of an emitted utterance (the rest of the hang-over is cut).
     turn_tail_ms: int = 200
@@ -135,5 +139,7 @@ class MediaSettings:
             raise ConfigError("turn_uncertain_wait_ms: must be above turn_stop_ms and at most turn_incomplete_wait_ms")
         if not 0.0 < self.turn_complete_threshold < 1.0:
             raise ConfigError("turn_complete_threshold: must be between 0 and 1 (exclusive)")
+        if not 0.0 <= self.turn_min_confidence < 1.0:
+            raise ConfigError("turn_min_confidence: must be between 0 and 1")
         if self.turn_max_utterance_ms < 1000:
             raise ConfigError("turn_max_utterance_ms: must be at least 1000")

@@ -43,15 +43,18 @@ class TurnCompletion:
     audio: AudioTurnModel | None
     text: TextModel | None
     threshold: float = 0.5
+    min_confidence: float = 0.0  # words heard with less do not end a turn at the first look
 
     @property
     def name(self) -> str:
         return "+".join(m.name for m in (self.audio, self.text) if m is not None)
 
-    def decide(self, audio_p: float | None, transcript: str | None, second: bool = False) -> TurnDecision:
-        """``second``: the second look after ``turn_uncertain_wait_ms`` of silence (lower bar)."""
+    def decide(self, audio_p: float | None, transcript: str | None, second: bool = False,
+               confidence: float | None = None) -> TurnDecision:
+        """``second``: the second look after ``turn_uncertain_wait_ms`` of silence (lower bar).
+        ``confidence``: the recogniser's confidence in ``transcript`` (None: unknown)."""
         text_p = self.text.probability(transcript) if self.text is not None and transcript is not None else None
-        first = decide(audio_p, text_p, self.threshold)
+        first = decide(audio_p, text_p, self.threshold, confidence, self.min_confidence)
         return second_look(first, transcript) if second else first
 
 
@@ -105,7 +108,7 @@ def build_completion(settings: MediaSettings, transcripts: bool = True) -> TurnC
         return None
     if missing:
         log.warning("turn-taking: %s", "; ".join(missing))
-    comp = TurnCompletion(audio, text, settings.turn_complete_threshold)
+    comp = TurnCompletion(audio, text, settings.turn_complete_threshold, settings.turn_min_confidence)
     log.info("turn-taking: end of turn by completion (%s) after %d ms of silence, at most %d ms",
              comp.name, settings.turn_stop_ms, settings.turn_incomplete_wait_ms)
     return comp
