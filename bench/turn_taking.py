@@ -213,6 +213,8 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
         config.media.turn_uncertain_wait_ms = config.media.turn_incomplete_wait_ms
     if mode == "stop150":
         config.media.turn_stop_ms = 150
+    if mode == "trust-words":  # a "complete" ends the turn whatever the recogniser's confidence
+        config.media.turn_min_confidence = 0.0
     if mode == "no-tts-cache":  # every reply synthesised, even one said before
         config.speech.tts_cache_mb = 0
     if mode == "silero-end":  # the stop counted from the VAD's end, as before turn_energy_end_ms
@@ -279,7 +281,7 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
     return results
 
 
-MODES = ("completion", "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "fixed")
+MODES = ("completion", "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:

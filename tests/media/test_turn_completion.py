@@ -334,7 +334,9 @@ def test_words_heard_with_low_confidence_do_not_end_the_turn_at_the_first_look(t
     low = gated.decide(None, said, confidence=0.44)
     assert not low.complete and low.doubted_words and "low confidence" in low.describe()
     assert gated.decide(None, said, confidence=None).complete  # a recogniser without confidence
-    assert gated.decide(None, said, second=True, confidence=0.44).complete  # the second look decides
+    # Nor at the second look: the ending of misheard words says nothing; silence ends it (2 s).
+    assert not gated.decide(None, said, second=True, confidence=0.44).complete
+    assert gated.decide(None, "That works for me", second=True, confidence=0.9).complete
     assert not gated.decide(None, "I'd like to book a flight to", second=True, confidence=0.44).complete
     assert text_comp.decide(None, said, confidence=0.44).complete  # min_confidence 0: trusted
 
