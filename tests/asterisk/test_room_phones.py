@@ -28,7 +28,7 @@ from convener.ari.rest import AriClient
 pytestmark = pytest.mark.skipif(not HAVE_BARESIP, reason=WHY_NOT)
 
 MATCH = 0.75  # share of 250 ms pieces found (as test_rooms.py); a lost reply scores 0
-LONG_S, SHORT_S = 3.0, 1.0
+LONG_S, SHORT_S = 2.5, 1.0
 
 
 class RoomRun:
