@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from convener.app.voice_settings import VoiceSettings
+from convener.llm.settings import LlmSettings
 from convener.media.settings import MediaSettings
 from convener.ofp.settings import OfpSettings
 from convener.ops.settings import OpsSettings
@@ -99,6 +100,7 @@ class Config:
     ofp: OfpSettings = field(default_factory=OfpSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
 
 
 # Environment variables that override single keys (secrets stay out of the file).

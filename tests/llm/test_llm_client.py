@@ -6,11 +6,11 @@ import logging
 import time
 
 import pytest
-from fakes.openai_server import FakeOpenAI
 
 from convener.llm.client import ChatClient, LlmError
 from convener.llm.settings import LlmSettings
 from convener.settings import ConfigError, load_section
+from fakes.openai_server import FakeOpenAI
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 
@@ -208,9 +208,9 @@ async def test_server_down_is_unavailable(llm_settings: LlmSettings, fake_llm: F
 def test_settings_are_strict():
     s = load_section(LlmSettings, {"base_url": "http://127.0.0.1:11434/v1", "model": "llama3.2"}, "llm")
     assert s.convener_budget_ms == 600
-    with pytest.raises(ConfigError, match="llm.modle: unknown key"):
+    with pytest.raises(ConfigError, match=r"llm\.modle: unknown key"):
         load_section(LlmSettings, {"modle": "x"}, "llm")
-    with pytest.raises(ConfigError, match="llm.base_url"):
+    with pytest.raises(ConfigError, match=r"llm\.base_url"):
         load_section(LlmSettings, {"base_url": "localhost:11434"}, "llm")
     with pytest.raises(ConfigError, match="convener_budget_ms"):
         load_section(LlmSettings, {"convener_budget_ms": 0}, "llm")

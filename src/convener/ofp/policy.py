@@ -108,6 +108,13 @@ class ConvenerPolicy:
         n = self.settings.history_events
         return list(self.history)[-n:] if n else []
 
+    def forget(self, event_ids: set[str]) -> None:
+        """Sentences the caller never heard (queued when they barged in) leave the history."""
+        kept = [de for de in self.history if de.id not in event_ids]
+        if len(kept) != len(self.history):
+            self.history.clear()
+            self.history.extend(kept)
+
     def amend_last(self, speaker_uri: str | None, heard: str) -> bool:
         """Barge-in: the last utterance (of ``speaker_uri`` if given) was heard only up to ``heard``."""
         for i in range(len(self.history) - 1, -1, -1):

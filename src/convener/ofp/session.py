@@ -73,6 +73,7 @@ from convener.ofp.manifest import Identification
 from convener.ofp.policy import ConvenerPolicy
 from convener.ofp.routing.router import shared_router
 from convener.ofp.settings import OfpSettings
+from convener.ofp.streams import ReplyStreams
 from convener.ofp.transport import AgentClient, PostResult
 from convener.ofp.validate import available as validator_available
 from convener.ofp.validate import validate_envelope
@@ -105,6 +106,8 @@ class AgentReply:
     reply_received: float = 0.0  # time.monotonic() when its answer had been read
     private_to: str | None = None
     from_convener: bool = False
+    event_id: str = ""  # the utterance's dialog event id
+    previous_id: str | None = None  # set on a streamed follow-up: the id of the sentence before
 
 
 class Turn:
@@ -206,6 +209,7 @@ class FloorSession:
         # Requests embedded ahead of their turn (speculative transcripts): text -> task.
         self._prepared: dict[str, asyncio.Task[None]] = {}
         self._unsolicited: asyncio.Queue[AgentReply] = asyncio.Queue()
+        self.streams = ReplyStreams()  # agents' streamed replies (follow-ups with previousId)
         self._started = False
         self._closed = False
         self._validate = settings.validate_outbound and validator_available()
@@ -328,6 +332,18 @@ class FloorSession:
         if not self.policy.amend_last(speaker_uri, heard_text):
             log.debug("barge_in: no agent utterance to amend")
 
+    def stop_streams(self, unheard: list[str] | tuple[str, ...] = ()) -> None:
+        """Barge-in: what agents still stream of their last replies is not spoken; the sentences
+        with ids in ``unheard`` (queued, never played) leave the dialog history."""
+        if self.streams.cut():
+            log.debug("streamed replies cut")
+        if unheard:
+            self.policy.forget(set(unheard))
+
+    def streaming(self, reply: AgentReply) -> bool:
+        """Whether a streamed follow-up still belongs to its agent's current reply."""
+        return reply.previous_id is None or self.streams.current(reply.speaker_uri, reply.event_id)
+
     def prepare(self, text: str) -> None:
         """Embed a likely request before its turn ends (the speculative transcript).
 
@@ -358,6 +374,7 @@ class FloorSession:
             assert uri is not None
             if uri not in self._humans:
                 self.add_human(name=speaker_name, speaker_uri=uri)
+            self.streams.cut()  # the caller spoke again: the rest of earlier answers is stale
             ahead = self._prepared.pop(text, None)
             if ahead is not None:  # embedded while the turn was ending: wait for it, not again
                 with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -376,9 +393,24 @@ class FloorSession:
     async def receive(self, envelope: Envelope) -> None:
         """An envelope an agent POSTed to our endpoint; caller replies go to ``unsolicited()``."""
         async with self._lock:
+            envelope.events = [ev for ev in envelope.events if self._continues(envelope.sender_uri, ev)]
+            if not envelope.events:
+                return
             pending = deque(await self._floor_receive(envelope))
             async for reply in self._rounds(pending, None):
                 await self._unsolicited.put(reply)
+
+    def _continues(self, sender: str, ev: Event) -> bool:
+        """A streamed follow-up (an utterance with previousId) is taken only while its agent's
+        stream is open: after a barge-in or the caller's next turn it is dropped, unheard."""
+        de = ev.dialog_event
+        if ev.event_type != "utterance" or de is None or de.previous_id is None:
+            return True
+        if self.streams.accepts(sender, de.previous_id):
+            return True
+        self.streams.dropped += 1
+        log.info("follow-up of %s dropped: its reply was cut or is not the current one", sender)
+        return False
 
     async def unsolicited(self) -> AsyncIterator[AgentReply]:
         """Replies for the callers caused by envelopes POSTed to our endpoint, as they come."""
@@ -474,6 +506,11 @@ class FloorSession:
             if ev.event_type != "utterance" or de is None or id(ev) in seen:
                 continue
             seen.add(id(ev))
+            if sender != self.me.speaker_uri and self._remote(sender):
+                if de.previous_id is None:
+                    self.streams.head(sender, de.id)
+                elif not self.streams.follow(sender, de.previous_id, de.id):
+                    continue  # the stream was cut while the envelope went through the floor
             now = self.clock()
             t = timing or _Timing(now, now)
             ident = self.floor.identification(sender)
@@ -492,6 +529,8 @@ class FloorSession:
                     reply_received=t.received,
                     private_to=d.recipient if ev.private else None,
                     from_convener=sender == self.me.speaker_uri,
+                    event_id=de.id,
+                    previous_id=de.previous_id,
                 )
             )
         return out
