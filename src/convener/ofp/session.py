@@ -63,12 +63,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from convener.ari.rest import ssl_context
+from convener.llm.settings import LlmSettings
 from convener.ofp.dialog import text_event
 from convener.ofp.directory import AgentDirectory, AgentEntry
 from convener.ofp.envelope import Envelope, Event, To, bye, invite, utterance
 from convener.ofp.errors import InvalidEnvelope
 from convener.ofp.floor import Delivery, FloorManager
 from convener.ofp.identity import convener_identification, human_identification
+from convener.ofp.llm_convener import LlmConvener
 from convener.ofp.manifest import Identification
 from convener.ofp.policy import ConvenerPolicy
 from convener.ofp.routing.router import shared_router
@@ -189,6 +191,8 @@ class FloorSession:
         tracer: Tracer | None = None,
         client: AgentClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        llm: LlmSettings | None = None,
+        llm_convener: LlmConvener | None = None,
     ) -> None:
         self.settings = settings
         self.conversation_id = conversation_id or f"conv:{uuid.uuid4()}"
@@ -210,6 +214,11 @@ class FloorSession:
         self._prepared: dict[str, asyncio.Task[None]] = {}
         self._unsolicited: asyncio.Queue[AgentReply] = asyncio.Queue()
         self.streams = ReplyStreams()  # agents' streamed replies (follow-ups with previousId)
+        # [ofp] convener = "llm": the model's decisions, asked ahead of the turn by text.
+        self.llm_convener = llm_convener
+        if self.llm_convener is None and settings.convener == "llm":
+            self.llm_convener = LlmConvener(llm or LlmSettings())
+        self._advice: dict[str, asyncio.Task[str | None]] = {}
         self._started = False
         self._closed = False
         self._validate = settings.validate_outbound and validator_available()
@@ -218,7 +227,7 @@ class FloorSession:
 
     @classmethod
     def from_config(cls, config: Config, **kwargs: Any) -> FloorSession:
-        return cls(config.ofp, **kwargs)
+        return cls(config.ofp, llm=config.llm, **kwargs)
 
     async def __aenter__(self) -> FloorSession:
         await self.start()
@@ -294,9 +303,10 @@ class FloorSession:
         if self._closed:
             return
         self._closed = True
-        for t in self._prepared.values():
+        for t in [*self._prepared.values(), *self._advice.values()]:
             t.cancel()
         self._prepared.clear()
+        self._advice.clear()
         if self._started:
             async with self._lock:
                 deliveries = self.floor.emit([bye(reason="the call ended")])
@@ -315,6 +325,8 @@ class FloorSession:
                 t.cancel()
         if self._own_http and self._http is not None:
             await self._http.close()
+        if self.llm_convener is not None:
+            await self.llm_convener.close()
 
     # --- turns -------------------------------------------------------------------------------
 
@@ -357,6 +369,30 @@ class FloorSession:
         task = asyncio.create_task(self.policy.router.prepare(text, self.directory.manifests()))
         task.add_done_callback(_log_prepare_failure)
         self._prepared[text] = task
+        self._ask_llm(text)
+
+    def _ask_llm(self, text: str) -> asyncio.Task[str | None] | None:
+        """Start the LLM convener's decision for ``text`` (once per text; None: not in use)."""
+        if self.llm_convener is None or self._external is not None:
+            return None
+        task = self._advice.get(text)
+        if task is None:
+            while len(self._advice) >= PREPARED_MAX:
+                self._advice.pop(next(iter(self._advice))).cancel()
+            focal = self.policy._agents_with_floor(self.floor)
+            task = asyncio.create_task(self.llm_convener.ask(
+                text, self.directory.manifests(), self.policy.recent_history(), self._names(), focal))
+            self._advice[text] = task
+        return task
+
+    def _names(self) -> dict[str, str]:
+        """Who is who in the dialog the LLM convener reads."""
+        names = {u: "Caller" for u in self._humans}
+        for m in self.directory.manifests():
+            ident = m.identification
+            names[ident.speaker_uri] = ident.conversational_name or ident.speaker_uri
+        names[self.me.speaker_uri] = self.me.conversational_name
+        return names
 
     async def _turn(
         self, text: str, speaker_uri: str | None, speaker_name: str | None
@@ -382,7 +418,16 @@ class FloorSession:
             for t in self._prepared.values():
                 t.cancel()  # texts of this turn's earlier guesses
             self._prepared.clear()
+            advice = self._ask_llm(text)  # asked while the turn ended, or now: at most the budget
             await self.policy.router.prepare(text, self.directory.manifests())  # embeddings, off the loop
+            if advice is not None:
+                self._advice.pop(text, None)
+                for t in self._advice.values():
+                    t.cancel()
+                self._advice.clear()
+                raw = await advice
+                if raw is not None:
+                    self.policy.advice = {text: raw}
             env = Envelope(
                 self.floor.conversation(), uri, [utterance(text_event(uri, text))], self.me.service_url
             )
