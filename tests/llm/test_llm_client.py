@@ -214,3 +214,13 @@ def test_settings_are_strict():
         load_section(LlmSettings, {"base_url": "localhost:11434"}, "llm")
     with pytest.raises(ConfigError, match="convener_budget_ms"):
         load_section(LlmSettings, {"convener_budget_ms": 0}, "llm")
+
+
+def test_the_key_is_redacted_from_every_log_line(monkeypatch: pytest.MonkeyPatch):
+    from convener.config import load_config
+    from convener.ops.logs import Redactor, secrets_of
+
+    monkeypatch.setenv("CONVENER_LLM_API_KEY", "sk-live-abcdef123456")
+    config = load_config(None, env={})
+    assert "sk-live-abcdef123456" in secrets_of(config)
+    assert "sk-live-abcdef123456" not in Redactor(secrets_of(config))("calling with sk-live-abcdef123456")
