@@ -34,6 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the local model server
 
+from latency import pct  # bench/latency.py: the same percentiles
+
 from convener.app.callcheck import VoiceCaller, spoken_call
 from convener.config import load_config
 from convener.sandbox.runtime import Sandbox
@@ -46,11 +48,6 @@ FIRST = "The Blue Door on Main Street is a good choice."
 ANSWER = FIRST + " It opens at six."
 SCRIPT = ("I would like a restaurant for dinner tonight", "Is it far from the hotel",
           "Do they have vegetarian food", "Thank you")
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
 
 
 def row(name: str, values: list[float], note: str = "") -> str:

@@ -30,7 +30,6 @@ ready within ``answer_within`` seconds it says ``hold_on`` and the answer follow
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tomllib
 from dataclasses import dataclass, field
@@ -44,10 +43,8 @@ from convener.llm.sentences import Sentences
 from convener.llm.settings import LlmSettings
 from convener.ofp.dialog import DialogEvent, text_event
 from convener.ofp.envelope import Conversation, Envelope, Event, utterance
-from convener.ofp.errors import ParseError
-from convener.ofp.parse import parse_envelope
 from convener.settings import ConfigError, load_section
-from convener_agents.base import MAX_BODY, ConversationState, Reply, SkillAgent
+from convener_agents.base import ConversationState, Reply, SkillAgent, make_app
 
 log = logging.getLogger(__name__)
 
@@ -291,27 +288,7 @@ def _pending(ev: Event) -> bool:
 
 def make_llm_app(agent: LlmAgent, path: str = "/ofp") -> web.Application:
     """The agent's HTTP service, like ``make_app`` but answering while the model writes."""
-
-    async def post(request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            env = parse_envelope(body)
-        except ParseError as e:
-            return web.json_response({"error": str(e)}, status=400)
-        return web.json_response((await agent.answer_async(env)).to_dict())
-
-    async def manifest(_request: web.Request) -> web.Response:
-        return web.json_response(agent.manifest.to_dict())
-
-    async def on_cleanup(_app: web.Application) -> None:
-        with contextlib.suppress(Exception):
-            await agent.close()
-
-    app = web.Application(client_max_size=MAX_BODY)
-    app.router.add_post(path, post)
-    app.router.add_get(f"{path}/manifest", manifest)
-    app.on_cleanup.append(on_cleanup)
-    return app
+    return make_app(agent, path, answer=agent.answer_async, on_cleanup=agent.close)
 
 
 def agent_ports(specs: dict[str, LlmAgentSpec]) -> dict[str, int]:

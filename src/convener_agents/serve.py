@@ -32,10 +32,22 @@ class RunningAgents:
 async def start_agents(host: str = "127.0.0.1", ports: dict[str, int] | None = None) -> RunningAgents:
     """Start the example agents; port 0 picks a free port. Returns their URLs by name."""
     ports = DEFAULT_PORTS if ports is None else ports
-    running = RunningAgents()
+    return await _start_all([(name, AGENTS[name](""), port) for name, port in ports.items()], host, RunningAgents())
+
+
+async def start_llm_agents(file: LlmAgentsFile, host: str = "127.0.0.1", llm: LlmSettings | None = None,
+                           ports: dict[str, int] | None = None, running: RunningAgents | None = None,
+                           ) -> RunningAgents:
+    """Start the LLM agents of a TOML file (``ports`` overrides theirs; 0 picks a free port)."""
+    items = [(key, agent, port if ports is None else ports.get(key, port))
+             for key, (agent, port) in build_agents(file, llm).items()]
+    return await _start_all(items, host, running or RunningAgents())
+
+
+async def _start_all(items: list[tuple[str, SkillAgent, int]], host: str, running: RunningAgents) -> RunningAgents:
     try:
-        for name, port in ports.items():
-            runner, url, agent = await _start_one(name, host, port)
+        for name, agent, port in items:
+            runner, url = await _start_one(agent, host, port)
             running.runners.append(runner)
             running.urls[name] = url
             running.agents[name] = agent
@@ -45,27 +57,8 @@ async def start_agents(host: str = "127.0.0.1", ports: dict[str, int] | None = N
     return running
 
 
-async def start_llm_agents(file: LlmAgentsFile, host: str = "127.0.0.1", llm: LlmSettings | None = None,
-                           ports: dict[str, int] | None = None, running: RunningAgents | None = None,
-                           ) -> RunningAgents:
-    """Start the LLM agents of a TOML file (``ports`` overrides theirs; 0 picks a free port)."""
-    running = running or RunningAgents()
-    try:
-        for key, (agent, port) in build_agents(file, llm).items():
-            runner, url, _ = await _start_one(key, host, port if ports is None else ports.get(key, port), agent)
-            running.runners.append(runner)
-            running.urls[key] = url
-            running.agents[key] = agent
-    except BaseException:
-        await running.close()
-        raise
-    return running
-
-
-async def _start_one(name: str, host: str, port: int, agent: SkillAgent | None = None,
-                     ) -> tuple[web.AppRunner, str, SkillAgent]:
+async def _start_one(agent: SkillAgent, host: str, port: int) -> tuple[web.AppRunner, str]:
     # The agent publishes its own URL, known only after binding when port is 0.
-    agent = agent or AGENTS[name]("")
     agent.service_url = f"http://{host}:{port}/ofp"
     app = make_llm_app(agent) if isinstance(agent, LlmAgent) else make_app(agent)
     runner = web.AppRunner(app, access_log=None)
@@ -75,7 +68,7 @@ async def _start_one(name: str, host: str, port: int, agent: SkillAgent | None =
     if port == 0:
         sock = site._server.sockets[0]  # type: ignore[union-attr]
         agent.service_url = f"http://{host}:{sock.getsockname()[1]}/ofp"
-    return runner, agent.service_url, agent
+    return runner, agent.service_url
 
 
 async def serve_forever(host: str = "127.0.0.1", ports: dict[str, int] | None = None,

@@ -30,6 +30,17 @@ def _prepare(config) -> None:
     config.ofp.announce_handover = False
 
 
+async def _ask(caller: TestCaller, config, request: bytes):
+    """Place a call, say ``request``; returns the call, its media and when the reply began."""
+    leg = await caller.place("100")
+    media = await leg.open_media(config.media)
+    await leg.wait_in_bridge()
+    end = await media.say(request, 8000)
+    first = await media.wait_voice_after(end, 10.0)
+    assert first is not None, "no reply heard"
+    return leg, media, first
+
+
 async def test_follow_up_sentences_are_heard_in_order(config, sandbox, creds, tmp_path):
     _prepare(config)
     voice = VoiceCaller(config)
@@ -37,12 +48,7 @@ async def test_follow_up_sentences_are_heard_in_order(config, sandbox, creds, tm
     request = await voice.speak("I would like a restaurant for dinner tonight")
     async with LlmLine(config, tmp_path, reply=ANSWER) as line:
         async with TestCaller(creds.ari_url, creds.ari_user, creds.ari_password) as caller:
-            leg = await caller.place("100")
-            media = await leg.open_media(config.media)
-            await leg.wait_in_bridge()
-            end = await media.say(request, 8000)
-            first = await media.wait_voice_after(end, 10.0)
-            assert first is not None, "no reply heard"
+            leg, media, first = await _ask(caller, config, request)
             session = line.session()
             await media.wait_quiet(1.5, 30.0, since=first)
             heard = _words(await voice.hear(media.audio_between(first - 0.1, media.last_voice() or first)))
@@ -64,12 +70,7 @@ async def test_barge_in_stops_the_follow_ups(config, sandbox, creds, tmp_path):
     stop = await voice.speak("Okay stop, thank you")
     async with LlmLine(config, tmp_path, reply=LONG, tokens_per_second=8) as line:
         async with TestCaller(creds.ari_url, creds.ari_user, creds.ari_password) as caller:
-            leg = await caller.place("100")
-            media = await leg.open_media(config.media)
-            await leg.wait_in_bridge()
-            end = await media.say(request, 8000)
-            first = await media.wait_voice_after(end, 10.0)
-            assert first is not None, "no reply heard"
+            leg, media, first = await _ask(caller, config, request)
             session = line.session()
             # into the second sentence: the later ones are still being generated at 8 tokens/s
             await media.wait_voice_after(first + 3.5, 10.0)

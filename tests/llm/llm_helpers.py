@@ -5,19 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from fakes.llm_line import AGENTS_TOML as LINE_AGENTS_TOML
 from fakes.openai_server import FakeOpenAI
 
-AGENTS_TOML = '''
-[agents.concierge]
-name = "Concierge"
-role = "Hotel concierge"
-synopsis = "Restaurants and sights near the hotel."
-keyphrases = ["restaurant", "museum", "dinner"]
-descriptions = ["Recommends places to eat and things to see in the city."]
-system_prompt = "You are the concierge of the Grand Hotel. Answer briefly."
-greeting = "Hi, this is the concierge."
-answer_within = 1.0
-'''
+AGENTS_TOML = LINE_AGENTS_TOML + "answer_within = 1.0\n"  # the spoken line's agent, impatient
 
 
 class Floor:

@@ -34,7 +34,8 @@ async def test_reply_streams_first_sentence_then_follow_ups_in_order(llm_floor: 
     assert rest[0].previous_id == head.event_id and rest[1].previous_id == rest[0].event_id
     # the invite's dialogHistory and the system prompt went into the prompt
     messages = llm_floor.fake.requests[-1].body["messages"]
-    assert messages[0] == {"role": "system", "content": "You are the concierge of the Grand Hotel. Answer briefly."}
+    system = "You are the concierge of the Grand Hotel. Answer in short sentences."
+    assert messages[0] == {"role": "system", "content": system}
     assert messages[-1] == {"role": "user", "content": "Where can I have dinner tonight?"}
     assert llm_floor.fake.requests[-1].body["stream"] is True
     # the next turn carries the conversation so far

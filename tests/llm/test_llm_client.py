@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,22 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 
 async def _pieces(client: ChatClient) -> list[str]:
     return [p async for p in client.stream(MESSAGES)]
+
+
+async def _complete(client: ChatClient, **kw: Any) -> str:
+    return await client.complete(MESSAGES, **kw)
+
+
+async def _fails(settings: LlmSettings, call: Callable[..., Awaitable[Any]],
+                 **kw: Any) -> pytest.ExceptionInfo[LlmError]:
+    """The LlmError that ``call(client, **kw)`` raises."""
+    client = ChatClient(settings)
+    try:
+        with pytest.raises(LlmError) as e:
+            await call(client, **kw)
+    finally:
+        await client.close()
+    return e
 
 
 async def test_complete_returns_the_answer_and_sends_the_protocol(fake_llm: FakeOpenAI, llm_settings: LlmSettings):
@@ -80,12 +98,7 @@ async def test_key_comes_from_the_environment_and_is_never_logged(
                                               (404, "rejected")])
 async def test_error_status_is_typed(fake_llm: FakeOpenAI, llm_settings: LlmSettings, status: int, kind: str):
     fake_llm.status = status
-    client = ChatClient(llm_settings)
-    try:
-        with pytest.raises(LlmError) as e:
-            await _pieces(client)
-    finally:
-        await client.close()
+    e = await _fails(llm_settings, _pieces)
     assert e.value.kind == kind
     assert f"HTTP {status}" in str(e.value) and "The server had an error" in str(e.value)
 
@@ -106,12 +119,7 @@ async def test_429_is_retried_once_when_retry_after_fits(fake_llm: FakeOpenAI, l
 async def test_429_with_a_long_retry_after_is_reported(fake_llm: FakeOpenAI, llm_settings: LlmSettings):
     fake_llm.rate_limit = 5
     fake_llm.retry_after = "20"
-    client = ChatClient(llm_settings)
-    try:
-        with pytest.raises(LlmError) as e:
-            await client.complete(MESSAGES)
-    finally:
-        await client.close()
+    e = await _fails(llm_settings, _complete)
     assert e.value.kind == "rate_limited" and e.value.retry_after == 20.0
     assert len(fake_llm.requests) == 1  # not retried: the caller would wait 20 s
 
@@ -119,37 +127,22 @@ async def test_429_with_a_long_retry_after_is_reported(fake_llm: FakeOpenAI, llm
 async def test_429_twice_is_not_retried_again(fake_llm: FakeOpenAI, llm_settings: LlmSettings):
     fake_llm.rate_limit = 2
     fake_llm.retry_after = "0"
-    client = ChatClient(llm_settings)
-    try:
-        with pytest.raises(LlmError) as e:
-            await _pieces(client)
-    finally:
-        await client.close()
+    e = await _fails(llm_settings, _pieces)
     assert e.value.kind == "rate_limited" and len(fake_llm.requests) == 2
 
 
 async def test_slow_first_token_times_out(fake_llm: FakeOpenAI, llm_settings: LlmSettings):
     fake_llm.first_token_delay = 1.5
     llm_settings.first_token_timeout = 0.3
-    client = ChatClient(llm_settings)
     t0 = time.monotonic()
-    try:
-        with pytest.raises(LlmError) as e:
-            await _pieces(client)
-    finally:
-        await client.close()
+    e = await _fails(llm_settings, _pieces)
     assert e.value.kind == "timeout" and time.monotonic() - t0 < 0.8
 
 
 async def test_complete_within_a_budget(fake_llm: FakeOpenAI, llm_settings: LlmSettings):
     fake_llm.first_token_delay = 1.0
-    client = ChatClient(llm_settings)
     t0 = time.monotonic()
-    try:
-        with pytest.raises(LlmError) as e:
-            await client.complete(MESSAGES, timeout=0.25)
-    finally:
-        await client.close()
+    e = await _fails(llm_settings, _complete, timeout=0.25)
     assert e.value.kind == "timeout" and time.monotonic() - t0 < 0.5
 
 
@@ -172,12 +165,7 @@ async def test_stream_cut_in_the_middle_is_garbage_after_the_first_tokens(
 async def test_stalled_stream_times_out(fake_llm: FakeOpenAI, llm_settings: LlmSettings):
     fake_llm.stall_after_tokens = 2
     llm_settings.idle_timeout = 0.3
-    client = ChatClient(llm_settings)
-    try:
-        with pytest.raises(LlmError) as e:
-            await _pieces(client)
-    finally:
-        await client.close()
+    e = await _fails(llm_settings, _pieces)
     assert e.value.kind == "timeout"
 
 
@@ -196,12 +184,7 @@ async def test_garbage_chunk_and_garbage_body(fake_llm: FakeOpenAI, llm_settings
 
 async def test_server_down_is_unavailable(llm_settings: LlmSettings, fake_llm: FakeOpenAI):
     await fake_llm.stop()
-    client = ChatClient(llm_settings)
-    try:
-        with pytest.raises(LlmError) as e:
-            await _pieces(client)
-    finally:
-        await client.close()
+    e = await _fails(llm_settings, _pieces)
     assert e.value.kind == "unavailable"
 
 
