@@ -18,7 +18,10 @@ For each turn, on the caller's clock and convener's turn marks (convener.timings
                caller). Goal: at most 150 ms at p95.
   ideal        hearing + model + tts (what the caller would wait with zero overhead)
 
-Run: .venv/bin/python bench/llm_latency.py [--turns 12] [--runs 3]
+With ``--convener llm`` the same model (same delays) also decides whom to invite
+([ofp] convener = "llm"); the floor stage then shows what the LLM convener costs.
+
+Run: .venv/bin/python bench/llm_latency.py [--turns 12] [--runs 3] [--convener llm]
 (one run per call of the script when the sandbox is shared: flock /tmp/convener-asterisk.lock)
 """
 
@@ -62,7 +65,7 @@ def model_ms() -> float:
     return (FIRST_TOKEN_S + (len(tokens(FIRST)) - 1) / TOKENS_PER_S) * 1000
 
 
-async def one_run(turns: int) -> dict[str, list[float]]:
+async def one_run(turns: int, convener: str) -> dict[str, list[float]]:
     creds = await asyncio.to_thread(Sandbox().up)
     config = load_config(None, env={})
     config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
@@ -71,7 +74,7 @@ async def one_run(turns: int) -> dict[str, list[float]]:
     results: list = []
     with tempfile.TemporaryDirectory() as tmp:
         async with LlmLine(config, Path(tmp), reply=ANSWER, first_token_delay=FIRST_TOKEN_S,
-                           tokens_per_second=TOKENS_PER_S) as line:
+                           tokens_per_second=TOKENS_PER_S, convener=convener) as line:
             voice = VoiceCaller(config)
             await voice.warm()
             while len(results) < turns:
@@ -106,17 +109,19 @@ async def one_run(turns: int) -> dict[str, list[float]]:
     return out
 
 
-async def main(turns: int, runs: int) -> int:
+async def main(turns: int, runs: int, convener: str) -> int:
     logging.basicConfig(level=logging.WARNING)
     per_run: list[dict[str, list[float]]] = []
     for i in range(runs):
         print(f"run {i + 1}/{runs}", file=sys.stderr, flush=True)
-        res = await one_run(turns)
+        res = await one_run(turns, convener)
         per_run.append(res)
         print(f"run {i + 1}: latency p50 {pct(res['latency'], 50):.0f} p95 {pct(res['latency'], 95):.0f} ms; "
               f"overhead p50 {pct(res['overhead'], 50):.0f} p95 {pct(res['overhead'], 95):.0f} ms", flush=True)
     print(f"LLM agent: first token {FIRST_TOKEN_S * 1000:.0f} ms, {TOKENS_PER_S:.0f} tokens/s; the first sentence "
           f"has {len(tokens(FIRST))} tokens, so the model has it after {model_ms():.0f} ms")
+    print(f"convener: {convener}" + (" (the same model decides, asked ahead with the speculative transcript, "
+                                     "600 ms budget)" if convener == "llm" else " (the embedded router)"))
     print(f"{runs} run(s) of {turns} turns; pooled:")
     pooled = {k: [v for r in per_run for v in r[k]] for k in per_run[0]}
     print(row("latency", pooled["latency"], "end of caller voice → first reply audio at the caller"))
@@ -141,5 +146,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="LLM agent: end of caller speech → first reply audio at the caller")
     ap.add_argument("--turns", type=int, default=12)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--convener", choices=("router", "llm"), default="router",
+                    help="llm: [ofp] convener = \"llm\" with the same local model deciding")
     a = ap.parse_args()
-    sys.exit(asyncio.run(main(a.turns, a.runs)))
+    sys.exit(asyncio.run(main(a.turns, a.runs, a.convener)))

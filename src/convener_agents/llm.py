@@ -248,20 +248,24 @@ class LlmAgent(SkillAgent):
                     if not said:  # only "one moment" was heard: say why nothing follows
                         await self._post(cid, self.spec.unavailable, previous)
                     return
-                previous = await self._post(cid, item, previous)
+                sent = await self._post(cid, item, previous)
+                if sent is None:
+                    return  # convener's endpoint is not there: the rest would be lost too
+                previous = sent
                 said.append(item)
         finally:
             producer.cancel()
             if said:
                 self.messages.setdefault(cid, []).append({"role": "assistant", "content": " ".join(said)})
 
-    async def _post(self, cid: str, text: str, previous: str) -> str:
-        """POST one follow-up sentence to the convener; returns its dialog event id."""
+    async def _post(self, cid: str, text: str, previous: str) -> str | None:
+        """POST one follow-up sentence to the convener; its dialog event id, or None when it
+        could not be delivered."""
         de = text_event(self.speaker_uri, text, previous_id=previous)
         url = self.reply_to.get(cid)
         if not url:
-            log.info("%s: no endpoint to stream to in %s; sentence dropped", self.name, cid)
-            return de.id
+            log.info("%s: no endpoint to stream to in %s; the rest of the answer is dropped", self.name, cid)
+            return None
         env = Envelope(Conversation(id=cid), self.speaker_uri, [utterance(de)], self.service_url)
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
@@ -270,8 +274,10 @@ class LlmAgent(SkillAgent):
                                        timeout=aiohttp.ClientTimeout(total=5)) as resp:
                 if resp.status >= 300:
                     log.warning("%s: convener refused a follow-up (%d)", self.name, resp.status)
+                    return None
         except (aiohttp.ClientError, TimeoutError) as e:
-            log.warning("%s: follow-up not delivered: %s", self.name, e)
+            log.warning("%s: follow-up not delivered (%s); the rest of the answer is dropped", self.name, e)
+            return None
         return de.id
 
     async def close(self) -> None:

@@ -74,7 +74,7 @@ async def test_barge_in_stops_the_follow_ups(config, sandbox, creds, tmp_path):
             session = line.session()
             # into the second sentence: the later ones are still being generated at 8 tokens/s
             await media.wait_voice_after(first + 3.5, 10.0)
-            line.fake.reply = "Of course."
+            line.reply = "Of course."
             line.fake.tokens_per_second = 0
             await media.say(stop, 8000)
             onset = media.said_at

@@ -37,10 +37,13 @@ greeting = "Hi, this is the concierge."
 
 class LlmLine:
     def __init__(self, config: Config, tmp: Path, *, reply: str, first_token_delay: float = 0.3,
-                 tokens_per_second: float = 30.0) -> None:
+                 tokens_per_second: float = 30.0, convener: str = "router") -> None:
         self.config = config
         self.tmp = tmp
-        self.fake = FakeOpenAI(reply, first_token_delay=first_token_delay, tokens_per_second=tokens_per_second)
+        self.reply = reply
+        self.convener = convener
+        self.fake = FakeOpenAI(self._answer, first_token_delay=first_token_delay,
+                               tokens_per_second=tokens_per_second)
         self.agents: RunningAgents | None = None
         self.endpoint: OfpEndpoint | None = None
         self.stack: Stack | None = None
@@ -55,6 +58,9 @@ class LlmLine:
             cfg = self.config
             cfg.ofp.agents = {"concierge": AgentSettings(url=self.agents.urls["concierge"])}
             cfg.ofp.routing = "keyphrases"
+            if self.convener == "llm":  # the same model decides whom to invite
+                cfg.ofp.convener = "llm"
+                cfg.llm = LlmSettings(base_url=self.fake.base_url, model="fake")
             self.stack = Stack(cfg, agents=False)
             await self.stack.__aenter__()
             assert self.stack.app is not None
@@ -67,6 +73,11 @@ class LlmLine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def _answer(self, body: dict[str, Any]) -> str:
+        if "response_format" in body:  # the LLM convener asks for JSON
+            return '{"action": "invite", "agent": "Concierge"}'
+        return self.reply
 
     def session(self) -> Any:
         """The floor session of the (only) live conversation."""

@@ -152,3 +152,18 @@ def test_history_becomes_chat_messages():
         {"role": "assistant", "content": "Hello."},
         {"role": "user", "content": "And a restaurant"},
     ]
+
+
+async def test_without_an_endpoint_to_stream_to_the_first_sentence_still_answers(llm_floor: Floor):
+    from convener.ofp.envelope import Conversation, Envelope, To, invite
+
+    llm_floor.fake.reply = ANSWER
+    agent = llm_floor.agent
+    caller = "tag:t,2026:caller"
+    env = Envelope(Conversation("conv:no-endpoint"), "tag:t,2026:convener",
+                   [invite(To(agent.speaker_uri), dialog_history=[text_event(caller, "Dinner?")])])
+    answer = await agent.answer_async(env)  # no sender serviceUrl: nowhere to POST follow-ups
+    assert [e.event_type for e in answer.events] == ["acceptInvite", "utterance"]
+    assert answer.events[1].dialog_event.text == "The Blue Door is two blocks north."
+    await asyncio.sleep(0.3)
+    assert "conv:no-endpoint" not in agent.streams  # stopped at the first undeliverable sentence
