@@ -123,3 +123,15 @@ async def test_the_router_stays_the_default(example_agents: RunningAgents, fake:
     finally:
         await s.close()
     assert texts[0] == "Connecting you to Flights." and not fake.requests
+
+
+async def test_the_llm_hands_over_and_lets_the_holder_answer(session: FloorSession, fake: FakeOpenAI):
+    fake.reply = '{"action": "invite", "agent": "Flights"}'
+    assert (await _texts(session, "Book a flight to Denver"))[0] == "Connecting you to Flights."
+    fake.reply = '{"action": "stay"}'
+    texts = await _texts(session, "From Boston")  # Flights holds the floor and answers
+    assert texts and not texts[0].startswith("Connecting")
+    fake.reply = '{"action": "handover", "agent": "Hotels"}'
+    assert (await _texts(session, "I also want somewhere to sleep"))[0] == "Connecting you to Hotels."
+    assert "I also want somewhere to sleep" in fake.requests[-1].body["messages"][-1]["content"]
+    assert "Agent holding the floor: Flights" in fake.requests[-1].body["messages"][-1]["content"]
