@@ -425,7 +425,11 @@ class FloorSession:
                 for t in self._advice.values():
                     t.cancel()
                 self._advice.clear()
-                raw = await advice
+                try:
+                    raw = await advice
+                except Exception:  # never the call: the router decides
+                    log.exception("LLM convener failed; the router decides")
+                    raw = None
                 if raw is not None:
                     self.policy.advice = {text: raw}
             env = Envelope(
