@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from convener.llm.sentences import Sentences
 from convener.llm.settings import LlmSettings
 from convener.ofp.dialog import DialogEvent, text_event
 from convener.ofp.envelope import Conversation, Envelope, Event, utterance
-from convener.settings import ConfigError, load_section
+from convener.settings import ConfigError, load_section, read_toml
 from convener_agents.base import ConversationState, Reply, SkillAgent, make_app
 
 log = logging.getLogger(__name__)
@@ -93,12 +92,7 @@ class LlmAgentsFile:
 def load_agents_file(path: str | Path) -> LlmAgentsFile:
     """Read and check the file; ConfigError names the file and the key."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"LLM agents file {p} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"LLM agents file {p}: {e}") from None
+    data = read_toml(p, "LLM agents file")
     for key, table in (data.get("agents") or {}).items():
         if isinstance(table, dict):
             table.setdefault("name", key.capitalize())
