@@ -359,7 +359,8 @@ class CallerVoice:
         # What agents still stream of their replies is not spoken over the caller (who may cut
         # the reply of the last turn: barge_in_room), and the sentences that were queued but
         # never played leave the dialog history.
-        if cut or may_interrupt(self.app.config.voice.barge_in_room, conv.last_reply_for, self.speaker_uri):
+        answering = current.reply_for if current is not None else conv.last_reply_for
+        if may_interrupt(self.app.config.voice.barge_in_room, answering, self.speaker_uri):
             conv.session.stop_streams([u.event_id for u in cut if u.event_id and u.id not in playing])
         if not cut:
             return
