@@ -80,6 +80,7 @@ class RoomConversation:
         # speakerUri -> that caller's private speaker (OFP private utterances, the greeting).
         self.private: dict[str, Speaker] = {}
         self._turns: asyncio.Lock = asyncio.Lock()
+        self.last_reply_for: str | None = None  # the caller whose turn was answered last
         speaker.on_spoken.append(self._spoken)
         app.ofp_sessions.add(session)
         # Replies caused by envelopes external agents POST to our endpoint are spoken too.
@@ -130,6 +131,7 @@ class RoomConversation:
     async def turn(self, text: str, speaker_uri: str | None, who: str, timings: TurnTimings) -> None:
         """One caller turn through the floor; replies are spoken as soon as each arrives."""
         self._log(who, text)
+        self.last_reply_for = speaker_uri
         filler = asyncio.create_task(self._filler(timings))
         try:
             async with self._turns:
@@ -357,9 +359,12 @@ class CallerVoice:
                 self.app.config.voice.barge_in_room,
                 current.reply_for if current is not None else None, self.speaker_uri):
             cut += conv.speaker.interrupt()
-        # What agents still stream of their replies is not spoken over the caller, and the
-        # sentences that were queued but never played leave the dialog history.
-        conv.session.stop_streams([u.event_id for u in cut if u.event_id and u.id not in playing])
+        # What agents still stream of their replies is not spoken over the caller (who may cut
+        # the reply of the last turn: barge_in_room), and the sentences that were queued but
+        # never played leave the dialog history.
+        answering = current.reply_for if current is not None else conv.last_reply_for
+        if may_interrupt(self.app.config.voice.barge_in_room, answering, self.speaker_uri):
+            conv.session.stop_streams([u.event_id for u in cut if u.event_id and u.id not in playing])
         if not cut:
             return
         self.app.barge_ins += 1
