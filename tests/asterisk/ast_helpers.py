@@ -72,8 +72,14 @@ async def assert_clean_since(ari: AriClient, app: ConvenerApp, before: set[str],
                              timeout: float = 5.0) -> None:
     """Nothing a test made is left: no call tracked, no room state, no channel or bridge that
     was not in Asterisk before (another suite's leftovers are not ours to judge)."""
-    await wait_until(lambda: not app.calls and not app.rooms.rooms and not app.rooms.channel_ids,
-                     timeout)
+    try:
+        await wait_until(lambda: not app.calls and not app.rooms.rooms and not app.rooms.channel_ids,
+                         timeout)
+    except AssertionError:
+        raise AssertionError(f"convener still holds calls {sorted(app.calls)}, rooms "
+                             f"{ {n: sorted(r.members) for n, r in app.rooms.rooms.items()} }, "
+                             f"channels {sorted(app.rooms.channel_ids)}; in Asterisk "
+                             f"{sorted(await snapshot(ari) - before)}") from None
     deadline = asyncio.get_running_loop().time() + timeout
     while (new := await snapshot(ari) - before):
         if asyncio.get_running_loop().time() > deadline:

@@ -118,6 +118,7 @@ async def _repeat(config, creds, ari, tmp_path, count: int, runs: int) -> None:
     try:
         await asyncio.gather(*(p.start() for p in phones))
         bad, shares = [], []
+        t0 = time.monotonic()
         for i in range(runs):
             before = await snapshot(ari)
             recorded = {p: set(p.recordings()) for p in phones}
@@ -130,8 +131,10 @@ async def _repeat(config, creds, ari, tmp_path, count: int, runs: int) -> None:
             bad += [f"run {i}: {b}" for b in run_bad]
             shares += run_shares
             await assert_clean_since(ari, app, before)
+        per_run = (time.monotonic() - t0) / runs
         print(f"{count} SIP phones, {runs} runs: {len(shares) - len(bad)}/{len(shares)} replies heard "
-              f"by each phone in the room; lowest share {min(shares):.2f}; failures {bad}")
+              f"by each phone in the room; lowest share {min(shares):.2f}; {per_run:.1f} s a run; "
+              f"failures {bad}")
         assert not bad, f"{len(bad)} replies not heard in {runs} runs: {bad}"
     finally:
         for p in phones:
@@ -146,6 +149,7 @@ async def test_sip_phones_hear_every_reply_while_phones_come_and_go(config, sand
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(470)  # 3 phones: about 22 s a run
 @pytest.mark.parametrize("count", [2, 3])
 async def test_sip_phones_hear_every_reply_20_times(config, sandbox, creds, ari, tmp_path, count):
     await _repeat(config, creds, ari, tmp_path, count, runs=20)
