@@ -281,7 +281,8 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
     return results
 
 
-MODES = ("completion", "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words", "fixed")
+MODES = ("completion", "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words",
+         "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
