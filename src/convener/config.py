@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from convener.app.voice_settings import VoiceSettings
+from convener.llm.settings import LlmSettings
 from convener.media.settings import MediaSettings
 from convener.ofp.settings import OfpSettings
 from convener.ops.settings import OpsSettings
-from convener.settings import ConfigError, load_section
+from convener.settings import ConfigError, load_section, read_toml
 from convener.speech.settings import SpeechSettings
 
 __all__ = ["AriSettings", "CallSettings", "Config", "ConfigError", "load_config"]
@@ -99,6 +99,7 @@ class Config:
     ofp: OfpSettings = field(default_factory=OfpSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
 
 
 # Environment variables that override single keys (secrets stay out of the file).
@@ -128,12 +129,6 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     """Read the TOML file (optional) and the environment; raise ConfigError naming the key."""
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {p} does not exist") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {p}: {e}") from None
+        data = read_toml(path)
     _apply_env(data, dict(os.environ if env is None else env))
     return load_section(Config, data)

@@ -8,8 +8,10 @@ Each area of the product owns its own section dataclass in its own package.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import types
 import typing
+from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 T = TypeVar("T")
@@ -93,6 +95,17 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             return value
         raise ConfigError(f"{path}: must be a string, got {value!r}")
     raise ConfigError(f"{path}: unsupported setting type {_describe(tp)}")
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a ConfigError naming it."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {p} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{what} {p}: {e}") from None
 
 
 def load_section(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,8 +206,13 @@ class SkillAgent(ABC):
         )
 
 
-def make_app(agent: SkillAgent, path: str = "/ofp") -> web.Application:
-    """The agent's HTTP service: POST envelopes to ``path``; GET ``path``/manifest."""
+def make_app(agent: SkillAgent, path: str = "/ofp",
+             answer: Callable[[Envelope], Awaitable[Envelope]] | None = None,
+             on_cleanup: Callable[[], Awaitable[None]] | None = None) -> web.Application:
+    """The agent's HTTP service: POST envelopes to ``path``; GET ``path``/manifest.
+
+    ``answer``: an async answer instead of ``agent.answer`` (an agent that waits for a model);
+    ``on_cleanup``: run when the service stops."""
 
     async def post(request: web.Request) -> web.Response:
         body = await request.read()
@@ -214,12 +220,21 @@ def make_app(agent: SkillAgent, path: str = "/ofp") -> web.Application:
             env = parse_envelope(body)
         except ParseError as e:
             return web.json_response({"error": str(e)}, status=400)
-        return web.json_response(agent.answer(env).to_dict())
+        out = await answer(env) if answer is not None else agent.answer(env)
+        return web.json_response(out.to_dict())
 
     async def manifest(_request: web.Request) -> web.Response:
         return web.json_response(agent.manifest.to_dict())
 
+    async def cleanup(_app: web.Application) -> None:
+        if on_cleanup is not None:
+            try:
+                await on_cleanup()
+            except Exception:
+                log.exception("agent %s: cleanup failed", agent.name)
+
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(path, post)
     app.router.add_get(f"{path}/manifest", manifest)
+    app.on_cleanup.append(cleanup)
     return app

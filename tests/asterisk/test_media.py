@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from ast_helpers import assert_clean, wait_until
+from ast_helpers import assert_clean, process_sockets, start_app, stop_app, wait_until
 from audio_helpers import (
     RATE,
     active_span,
@@ -31,30 +31,12 @@ async def _app_with_listener(config, sink: dict[str, list[AudioFrame]]) -> Conve
         frames = sink.setdefault(call.id, [])
         return CallerListener(on_frame=frames.append)
 
-    app = ConvenerApp(config, feature_factories=[factory])
-    app._task = asyncio.create_task(app.run())  # type: ignore[attr-defined]
-    await asyncio.wait_for(app.stream.connected.wait(), 10)
-    return app
-
-
-async def _stop(app: ConvenerApp) -> None:
-    await app.stop()
-    await asyncio.wait_for(app._task, 15)  # type: ignore[attr-defined]
+    return await start_app(config, feature_factories=[factory])
 
 
 def _udp_sockets() -> list[str]:
     """This process's open UDP sockets (RTP legs are the only UDP sockets it has)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    with open("/proc/net/udp") as f:
-        rows = [line.split() for line in f.readlines()[1:]]
-    return [r[1] for r in rows if r[9] in inodes]
+    return process_sockets("udp")
 
 
 async def test_caller_audio_reaches_convener_intact(config, sandbox, caller: TestCaller, ari):
@@ -78,7 +60,7 @@ async def test_caller_audio_reaches_convener_intact(config, sandbox, caller: Tes
         await leg.hangup()
         await assert_clean(ari, app)
     finally:
-        await _stop(app)
+        await stop_app(app)
 
 
 async def test_listener_hears_only_the_caller_not_the_room(config, sandbox, caller, ari):
@@ -100,7 +82,7 @@ async def test_listener_hears_only_the_caller_not_the_room(config, sandbox, call
         await leg.hangup()
         await assert_clean(ari, app)
     finally:
-        await _stop(app)
+        await stop_app(app)
 
 
 @pytest.mark.parametrize("transport", ["rtp", "websocket"])
@@ -113,7 +95,7 @@ async def test_convener_speech_reaches_caller_without_gaps(config, sandbox, call
     try:
         await _speech_reaches_caller(config, sandbox, caller, ari, app)
     finally:
-        await _stop(app)
+        await stop_app(app)
 
 
 async def _speech_reaches_caller(config, sandbox, caller, ari, app):
@@ -167,7 +149,7 @@ async def test_fifty_calls_release_every_media_resource(config, sandbox, caller,
         s = config.media
         assert not shared_port_allocator(s.rtp_port_min, s.rtp_port_max).in_use
     finally:
-        await _stop(app)
+        await stop_app(app)
     await asyncio.sleep(0.2)
     assert _udp_sockets() == udp_before, "RTP sockets left open"
     assert app.ari._session is None  # convener's HTTP connections to ARI are closed
@@ -252,4 +234,4 @@ async def test_other_transports_and_formats_carry_caller_audio(config, sandbox, 
         await leg.hangup()
         await assert_clean(ari, app)
     finally:
-        await _stop(app)
+        await stop_app(app)

@@ -8,52 +8,15 @@ flight agent's answer about Denver."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
+from baresip_helpers import BARESIP, HAVE_BARESIP, WHY_NOT, read_heard, write_config, write_wav
 
 from convener.app.callcheck import VoiceCaller
 from convener.app.stack import Stack
 
-BARESIP = shutil.which("baresip")
-MODULES = Path("/usr/lib/baresip/modules")
-pytestmark = pytest.mark.skipif(not BARESIP or not MODULES.exists(),
-                                reason="needs Debian's baresip-core (apt-get install baresip-core)")
-
-
-def _wav(path: Path, pcm: bytes, rate: int = 8000) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-
-
-def _config(d: Path, creds, mic: Path) -> None:
-    (d / "config").write_text(f"""poll_method epoll
-sip_listen 127.0.0.1:5072
-sip_transports udp
-audio_source aufile,{mic}
-audio_player aubridge,nowhere
-audio_alert aubridge,nowhere
-audio_srate 8000
-audio_channels 1
-snd_path {d}
-module_path {MODULES}
-module stdio.so
-module g711.so
-module aufile.so
-module aubridge.so
-module sndfile.so
-module_app account.so
-module_app menu.so
-""")
-    (d / "accounts").write_text(
-        f"<sip:{creds.sip_user}@127.0.0.1:{creds.sip_port}>;auth_pass={creds.sip_password};"
-        "regint=60;audio_codecs=PCMU\n")
+pytestmark = pytest.mark.skipif(not HAVE_BARESIP, reason=WHY_NOT)
 
 
 async def test_sip_phone_books_a_flight(config, sandbox, creds, tmp_path):
@@ -62,8 +25,8 @@ async def test_sip_phone_books_a_flight(config, sandbox, creds, tmp_path):
     speech = await voice.speak("Book a flight to Denver")
     silence = bytes(8000 * 2 * 4)  # 4 s: the greeting plays first
     mic = tmp_path / "mic.wav"
-    _wav(mic, silence + speech + bytes(8000 * 2 * 8))
-    _config(tmp_path, creds, mic)
+    write_wav(mic, silence + speech + bytes(8000 * 2 * 8))
+    write_config(tmp_path, creds.sip_user, creds.sip_password, creds.sip_port, mic)
     async with Stack(config) as stack:
         proc = await asyncio.create_subprocess_exec(
             BARESIP, "-f", str(tmp_path), "-e", f"/dial sip:100@127.0.0.1:{creds.sip_port}", "-t", "16",
@@ -76,14 +39,8 @@ async def test_sip_phone_books_a_flight(config, sandbox, creds, tmp_path):
     assert any("denver" in t.lower() for t in said), f"convener did not hear the phone: {said}\n{log[-2000:]}"
     heard_files = sorted(tmp_path.glob("*-dec.wav"))
     assert heard_files, f"baresip recorded nothing:\n{log[-2000:]}"
-    with wave.open(str(heard_files[0]), "rb") as w:
-        rate = w.getframerate()
-        pcm = w.readframes(w.getnframes())
-    if rate != 8000:
-        from convener.audio import resample_pcm16
-
-        pcm = resample_pcm16(pcm, rate, 8000)
-    x = np.frombuffer(pcm, dtype="<i2")
+    x = read_heard(heard_files[0])
+    pcm = x.tobytes()
     assert np.abs(x).max() > 1000, "the phone heard silence"
     heard = (await voice.hear(pcm)).lower()
     print(f"SIP phone: convener heard {said}; the phone heard {heard!r}")

@@ -80,6 +80,7 @@ class RoomConversation:
         # speakerUri -> that caller's private speaker (OFP private utterances, the greeting).
         self.private: dict[str, Speaker] = {}
         self._turns: asyncio.Lock = asyncio.Lock()
+        self.last_reply_for: str | None = None  # the caller whose turn was answered last
         speaker.on_spoken.append(self._spoken)
         app.ofp_sessions.add(session)
         # Replies caused by envelopes external agents POST to our endpoint are spoken too.
@@ -130,6 +131,7 @@ class RoomConversation:
     async def turn(self, text: str, speaker_uri: str | None, who: str, timings: TurnTimings) -> None:
         """One caller turn through the floor; replies are spoken as soon as each arrives."""
         self._log(who, text)
+        self.last_reply_for = speaker_uri
         filler = asyncio.create_task(self._filler(timings))
         try:
             async with self._turns:
@@ -149,7 +151,8 @@ class RoomConversation:
                      reply_for: str | None = None) -> None:
         utt = Utterance(text=reply.text or "", ssml=reply.ssml,
                         audio_urls=tuple(reply.audio_urls or ()),
-                        label=reply.agent_name, timings=timings, reply_for=reply_for)
+                        label=reply.agent_name, timings=timings, reply_for=reply_for,
+                        event_id=reply.event_id)
         if reply.private_to:
             # A private utterance is played on its caller's channel only; to someone not (or
             # no longer) in the room it is not spoken at all.
@@ -172,6 +175,9 @@ class RoomConversation:
 
     async def _speak_unsolicited(self) -> None:
         async for reply in self.session.unsolicited():
+            if not self.session.streaming(reply):  # its stream was cut while it waited here
+                log.info("follow-up of %s not spoken: the caller barged in", reply.agent_name)
+                continue
             self._speak_reply(reply, None)
 
     async def close(self) -> None:
@@ -344,7 +350,8 @@ class CallerVoice:
         conv = self.conversation
         if conv is None or not self.app.config.voice.barge_in:
             return
-        cut = []
+        cut: list[Utterance] = []
+        playing = {u.id for s in (conv.speaker, self.private_speaker) if s is not None and (u := s.current)}
         if self.private_speaker is not None and self.private_speaker.speaking:
             cut += self.private_speaker.interrupt()  # what only this caller hears
         current = conv.speaker.current
@@ -352,6 +359,12 @@ class CallerVoice:
                 self.app.config.voice.barge_in_room,
                 current.reply_for if current is not None else None, self.speaker_uri):
             cut += conv.speaker.interrupt()
+        # What agents still stream of their replies is not spoken over the caller (who may cut
+        # the reply of the last turn: barge_in_room), and the sentences that were queued but
+        # never played leave the dialog history.
+        answering = current.reply_for if current is not None else conv.last_reply_for
+        if may_interrupt(self.app.config.voice.barge_in_room, answering, self.speaker_uri):
+            conv.session.stop_streams([u.event_id for u in cut if u.event_id and u.id not in playing])
         if not cut:
             return
         self.app.barge_ins += 1

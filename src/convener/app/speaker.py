@@ -37,6 +37,7 @@ class Utterance:
     audio_urls: tuple[str, ...] = ()
     label: str = ""  # who is speaking (agent name), for logs and transcripts
     reply_for: str | None = None  # speakerUri of the caller whose turn this answers
+    event_id: str = ""  # the OFP dialog event it speaks ("" for convener's own words)
     timings: TurnTimings | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     done: asyncio.Event = field(default_factory=asyncio.Event)

@@ -61,6 +61,12 @@ class CallerLeg:
         elif isinstance(event, ev.ChannelDestroyed) and cid in (self.local_id, self.remote_id):
             self.ended_at = self.ended_at or now
             self._ended.set()
+            if self.media is not None:
+                # The far end hung up (convener, the dialplan): the caller's mouth and ear go
+                # with the call. Left alone they stayed in Asterisk until someone hung them up.
+                self.caller.close_later(self.media)
+        elif isinstance(event, ev.ChannelDestroyed) and self.media is not None and cid == self.media.media_id:
+            self.media.gone.set()
 
     async def wait_answered(self, timeout: float = 10.0) -> float:
         await asyncio.wait_for(self._answered.wait(), timeout)
@@ -182,6 +188,7 @@ class CallerMedia:
         self._reports: dict[str, PlaybackReport] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        self.gone = asyncio.Event()  # Asterisk destroyed the media channel
         self.said_at: float | None = None  # first frame of the last say() (monotonic)
 
     def start(self) -> None:
@@ -246,7 +253,14 @@ class CallerMedia:
     def audio_between(self, start: float, end: float) -> bytes:
         return b"".join(f.pcm for f in self.heard if start <= f.at <= end)
 
-    async def close(self) -> None:
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self, wait_gone: float = 2.0) -> None:
+        """Stop speaking and listening, hang up the media channel and destroy its bridge. Waits
+        (up to ``wait_gone`` s) until Asterisk has destroyed the channel: a hangup request
+        returns before that, and whoever looks at Asterisk next would still see it."""
         if self._closed:
             return
         self._closed = True
@@ -259,6 +273,8 @@ class CallerMedia:
         ari = self.leg.caller.ari
         await gone_ok(ari.hangup(self.media_id))
         await gone_ok(ari.destroy_bridge(self.bridge_id))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.gone.wait(), wait_gone)
 
 
 class TestCaller:
@@ -273,12 +289,21 @@ class TestCaller:
         events_url = url.rstrip("/").replace("http", "ws", 1) + "/events"
         self.stream = EventStream(events_url, app, user, password, on_event=self._on_event)
         self._task: asyncio.Task[object] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _on_event(self, event: ev.Event) -> None:
         for key, leg in list(self.legs.items()):
             leg.observe(event)
-            if leg.ended and leg.media is None:
+            if leg.ended and (leg.media is None or leg.media.gone.is_set()):
                 del self.legs[key]  # a soak places thousands of calls: keep only live ones
+
+    def close_later(self, media: CallerMedia) -> None:
+        """Close a call's media from an event callback (awaited at the latest on exit)."""
+        if media.closed:
+            return
+        task = asyncio.get_running_loop().create_task(media.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def __aenter__(self) -> TestCaller:
         self._task = asyncio.create_task(self.stream.run())
@@ -295,6 +320,10 @@ class TestCaller:
         for leg in list(self.legs.values()):
             with contextlib.suppress(TimeoutError):
                 await leg.wait_ended(5.0)
+            if leg.media is not None:
+                await leg.media.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         await asyncio.sleep(0.2)
         await self.stream.stop()
         if self._task:

@@ -24,42 +24,14 @@ from convener.media.transport import MediaTransport
 log = logging.getLogger(__name__)
 
 
-class RoomVoice:
-    def __init__(self, ari: AriClient, config: Config, bridge_id: str, channel_id: str,
-                 in_stasis: asyncio.Future[None] | None = None) -> None:
-        self.in_stasis = in_stasis
-        self.ari = ari
-        self.config = config
-        self.bridge_id = bridge_id
-        self.channel_id = channel_id
-        self.ledger = ResourceLedger(f"voice {channel_id}")
-        self.transport: MediaTransport | None = None
-        self.pacer: Pacer | None = None
+class _PacedVoice:
+    """What a ``Speaker`` needs of a voice: a pacer, and callbacks on a reply's first frame and
+    on its end."""
+
+    def __init__(self) -> None:
         self.first_frame_at: dict[str, float] = {}
         self.on_first_frame: list[Callable[[str, float], None]] = []
         self.on_reply_done: list[Callable[[PlaybackReport], None]] = []
-        self._drain: asyncio.Task[None] | None = None
-
-    async def open(self) -> None:
-        try:
-            self.ledger.add("channel", self.channel_id,
-                            lambda: gone_ok(self.ari.hangup(self.channel_id)))
-            self.transport = await open_external_media(self.ari, self.config.ari, self.config.media,
-                                                       self.channel_id, self.in_stasis)
-            self.ledger.add("transport", self.channel_id, self.transport.close)
-            await self.ari.add_channel(self.bridge_id, self.channel_id)
-            m = self.config.media
-            core = PacerCore(self.transport.sample_rate, warmup_ms=m.pacer_warmup_ms,
-                             late_ms=m.pacer_late_ms)
-            self.pacer = Pacer(core, self.transport.send, clear_output=self.transport.clear_output,
-                               on_first_frame=self._first, on_reply_done=self._done)
-            self.pacer.start()
-            self.ledger.add("pacer", self.channel_id, self.pacer.close)
-            self._drain = asyncio.create_task(self._drain_inbound())
-            self.ledger.add("task", "drain", self._stop_drain)
-        except BaseException:
-            await self.close()
-            raise
 
     def _first(self, reply_id: str, t: float) -> None:
         self.first_frame_at[reply_id] = t
@@ -70,25 +42,21 @@ class RoomVoice:
         for cb in self.on_reply_done:
             cb(report)
 
-    async def _drain_inbound(self) -> None:
-        assert self.transport is not None
-        async for _ in self.transport.frames():
-            pass
-
-    async def _stop_drain(self) -> None:
-        if self._drain is not None:
-            self._drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain
-
-    async def close(self) -> None:
-        await self.ledger.release_all()
+    def _start_pacer(self, transport: MediaTransport, config: Config) -> Pacer:
+        m = config.media
+        core = PacerCore(transport.sample_rate, warmup_ms=m.pacer_warmup_ms, late_ms=m.pacer_late_ms)
+        pacer = Pacer(core, transport.send, clear_output=transport.clear_output,
+                      on_first_frame=self._first, on_reply_done=self._done)
+        pacer.start()
+        return pacer
 
 
-class RoomAnchor:
-    """A silent member of a room's bridge: an external media channel whose inbound audio (the
-    room's mix) is drained and which never sends. It keeps the bridge on softmix (see
-    ``convener.app.rooms``)."""
+class BridgedLeg:
+    """An external media channel that is a member of a room's bridge. What Asterisk sends on it
+    (the room's mix) is drained and ignored. ``close()`` releases it all: the drain task, the
+    transport and the channel (in that order, from its ledger)."""
+
+    kind = "leg"
 
     def __init__(self, ari: AriClient, config: Config, bridge_id: str, channel_id: str,
                  in_stasis: asyncio.Future[None] | None = None) -> None:
@@ -97,7 +65,7 @@ class RoomAnchor:
         self.bridge_id = bridge_id
         self.channel_id = channel_id
         self.in_stasis = in_stasis
-        self.ledger = ResourceLedger(f"anchor {channel_id}")
+        self.ledger = ResourceLedger(f"{self.kind} {channel_id}")
         self.transport: MediaTransport | None = None
         self._drain: asyncio.Task[None] | None = None
 
@@ -111,9 +79,13 @@ class RoomAnchor:
             await self.ari.add_channel(self.bridge_id, self.channel_id)
             self._drain = asyncio.create_task(self._drain_inbound())
             self.ledger.add("task", "drain", self._stop_drain)
+            self._opened(self.transport)
         except BaseException:
             await self.close()
             raise
+
+    def _opened(self, transport: MediaTransport) -> None:
+        """The leg is in the bridge: what a subclass adds (released before the leg)."""
 
     async def _drain_inbound(self) -> None:
         assert self.transport is not None
@@ -130,7 +102,30 @@ class RoomAnchor:
         await self.ledger.release_all()
 
 
-class PrivateVoice:
+class RoomVoice(BridgedLeg, _PacedVoice):
+    """The room's voice leg: a ``BridgedLeg`` fed by a pacer."""
+
+    kind = "voice"
+
+    def __init__(self, ari: AriClient, config: Config, bridge_id: str, channel_id: str,
+                 in_stasis: asyncio.Future[None] | None = None) -> None:
+        BridgedLeg.__init__(self, ari, config, bridge_id, channel_id, in_stasis)
+        _PacedVoice.__init__(self)
+        self.pacer: Pacer | None = None
+
+    def _opened(self, transport: MediaTransport) -> None:
+        self.pacer = self._start_pacer(transport, self.config)
+        self.ledger.add("pacer", self.channel_id, self.pacer.close)
+
+
+class RoomAnchor(BridgedLeg):
+    """A silent member of a room's bridge: a ``BridgedLeg`` that never sends. It keeps the
+    bridge on softmix (see ``convener.app.rooms``)."""
+
+    kind = "anchor"
+
+
+class PrivateVoice(_PacedVoice):
     """Speak to one caller only: a pacer on the caller's listening leg.
 
     The caller's snoop (``convener.app.listener``) is made with ``whisper=out``, so what we send
@@ -140,25 +135,10 @@ class PrivateVoice:
     """
 
     def __init__(self, transport: MediaTransport, config: Config, channel_id: str) -> None:
+        super().__init__()
         self.transport = transport
         self.channel_id = channel_id
-        self.first_frame_at: dict[str, float] = {}
-        self.on_first_frame: list[Callable[[str, float], None]] = []
-        self.on_reply_done: list[Callable[[PlaybackReport], None]] = []
-        m = config.media
-        core = PacerCore(transport.sample_rate, warmup_ms=m.pacer_warmup_ms, late_ms=m.pacer_late_ms)
-        self.pacer: Pacer | None = Pacer(core, transport.send, clear_output=transport.clear_output,
-                                         on_first_frame=self._first, on_reply_done=self._done)
-        self.pacer.start()
-
-    def _first(self, reply_id: str, t: float) -> None:
-        self.first_frame_at[reply_id] = t
-        for cb in self.on_first_frame:
-            cb(reply_id, t)
-
-    def _done(self, report: PlaybackReport) -> None:
-        for cb in self.on_reply_done:
-            cb(report)
+        self.pacer: Pacer | None = self._start_pacer(transport, config)
 
     async def close(self) -> None:
         if self.pacer is not None:

@@ -12,9 +12,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
     p.add_argument("--json", action="store_true", help="print JSON")
     sub = p.add_subparsers(dest="agents_command", metavar="SUBCOMMAND")
-    s = sub.add_parser("serve", help="run the example agents (flights, hotels, weather) on loopback")
+    s = sub.add_parser("serve", help="run the example agents (flights, hotels, weather) and LLM agents on loopback")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--base-port", type=int, default=8701, help="flights; hotels and weather follow")
+    s.add_argument("--llm", metavar="FILE", help="also serve the LLM agents defined in this TOML file")
+    s.add_argument("--no-examples", action="store_true", help="serve only the LLM agents of --llm")
+    s.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="convener's configuration: its [llm] section, unless the --llm file has one")
     p.set_defaults(func=_agents)
 
     c = subparsers.add_parser("chat", help="text console into an Open Floor session (reads stdin when piped)")
@@ -38,15 +42,45 @@ def _agents(args: argparse.Namespace) -> int:
     import asyncio
 
     if args.agents_command == "serve":
-        from convener_agents.serve import serve_forever
-
-        ports = {n: args.base_port + i for i, n in enumerate(("flights", "hotels", "weather"))}
-        asyncio.run(serve_forever(args.host, ports))
-        return 0
+        return _serve(args)
     config = _load(args)
     if config is None:
         return 2
     return asyncio.run(_list_agents(config, as_json=args.json))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from convener.settings import ConfigError
+    from convener_agents.serve import serve_forever
+
+    ports = {n: args.base_port + i for i, n in enumerate(("flights", "hotels", "weather"))}
+    if args.no_examples:
+        if not args.llm:
+            print("convener: --no-examples needs --llm FILE", file=sys.stderr)
+            return 2
+        ports = {}
+    llm_file = llm = None
+    if args.llm:
+        from convener_agents.llm import load_agents_file
+
+        try:
+            llm_file = load_agents_file(args.llm)
+        except ConfigError as e:
+            print(f"convener: {e}", file=sys.stderr)
+            return 2
+        if llm_file.llm is None and args.config:
+            config = _load(args)
+            if config is None:
+                return 2
+            llm = config.llm
+    try:
+        asyncio.run(serve_forever(args.host, ports, llm_file, llm))
+    except OSError as e:
+        print(f"convener: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def _list_agents(config: Any, *, as_json: bool) -> int:

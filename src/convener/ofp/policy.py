@@ -49,7 +49,8 @@ from convener.ofp.envelope import (
 )
 from convener.ofp.floor import Delegation, FloorManager
 from convener.ofp.manifest import Identification, Manifest
-from convener.ofp.routing import Router
+from convener.ofp.routing import Decision, Router
+from convener.ofp.routing.llm import InvalidDecision, parse_decision
 from convener.ofp.settings import OfpSettings
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class ConvenerPolicy:
         self._faults: dict[str, int] = {}
         self._violations: dict[str, int] = {}
         self.decisions: list[str] = []  # why each decision was taken (also logged)
+        # The LLM convener's answers by utterance text, consumed by ``_route`` (checked there).
+        self.advice: dict[str, str] = {}
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -107,6 +110,13 @@ class ConvenerPolicy:
     def recent_history(self) -> list[DialogEvent]:
         n = self.settings.history_events
         return list(self.history)[-n:] if n else []
+
+    def forget(self, event_ids: set[str]) -> None:
+        """Sentences the caller never heard (queued when they barged in) leave the history."""
+        kept = [de for de in self.history if de.id not in event_ids]
+        if len(kept) != len(self.history):
+            self.history.clear()
+            self.history.extend(kept)
 
     def amend_last(self, speaker_uri: str | None, heard: str) -> bool:
         """Barge-in: the last utterance (of ``speaker_uri`` if given) was heard only up to ``heard``."""
@@ -156,7 +166,7 @@ class ConvenerPolicy:
             if pick is not None:
                 self._decide(f"caller chose {pick.identification.conversational_name} ({text!r})")
                 return self._hand_over(pick, de, floor, focal)
-        d = self.router.route(text, manifests, focal)
+        d = self._advised(text, manifests, focal) or self.router.route(text, manifests, focal)
         if d.kind == "stay":
             return []  # the agent holding the floor heard it and answers
         if d.kind == "none":
@@ -168,11 +178,22 @@ class ConvenerPolicy:
             a, b = d.targets[0], d.targets[1]
             self._asking = (a, b, de)
             self._decide(f"asking between {_label(a)} and {_label(b)} for {text!r}: {d.why}")
-            return [self._say(f"{_label(a)}, or {_label(b)}?")]
+            return [self._say(d.question or f"{_label(a)}, or {_label(b)}?")]
         target = d.targets[0]
         self._decide(f"{target.identification.conversational_name} for {text!r}: {d.why}")
         self._pending = (d.then, de) if d.then is not None else None
         return self._hand_over(target, de, floor, focal)
+
+    def _advised(self, text: str, manifests: list[Manifest], focal: list[str]) -> Decision | None:
+        """The LLM convener's decision for ``text`` when it answered in time and validly."""
+        raw = self.advice.pop(text, None)
+        if raw is None:
+            return None
+        try:
+            return parse_decision(raw, manifests, focal)
+        except InvalidDecision as e:
+            self._decide(f"LLM convener answer refused ({e}); the router decides")
+            return None
 
     def _history_until(self, de: DialogEvent) -> list[DialogEvent]:
         """The recent history as it was when ``de`` was said (``de`` last)."""

@@ -63,16 +63,19 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from convener.ari.rest import ssl_context
+from convener.llm.settings import LlmSettings
 from convener.ofp.dialog import text_event
 from convener.ofp.directory import AgentDirectory, AgentEntry
 from convener.ofp.envelope import Envelope, Event, To, bye, invite, utterance
 from convener.ofp.errors import InvalidEnvelope
 from convener.ofp.floor import Delivery, FloorManager
 from convener.ofp.identity import convener_identification, human_identification
+from convener.ofp.llm_convener import LlmConvener
 from convener.ofp.manifest import Identification
 from convener.ofp.policy import ConvenerPolicy
 from convener.ofp.routing.router import shared_router
 from convener.ofp.settings import OfpSettings
+from convener.ofp.streams import ReplyStreams
 from convener.ofp.transport import AgentClient, PostResult
 from convener.ofp.validate import available as validator_available
 from convener.ofp.validate import validate_envelope
@@ -105,6 +108,8 @@ class AgentReply:
     reply_received: float = 0.0  # time.monotonic() when its answer had been read
     private_to: str | None = None
     from_convener: bool = False
+    event_id: str = ""  # the utterance's dialog event id
+    previous_id: str | None = None  # set on a streamed follow-up: the id of the sentence before
 
 
 class Turn:
@@ -186,6 +191,8 @@ class FloorSession:
         tracer: Tracer | None = None,
         client: AgentClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        llm: LlmSettings | None = None,
+        llm_convener: LlmConvener | None = None,
     ) -> None:
         self.settings = settings
         self.conversation_id = conversation_id or f"conv:{uuid.uuid4()}"
@@ -206,6 +213,12 @@ class FloorSession:
         # Requests embedded ahead of their turn (speculative transcripts): text -> task.
         self._prepared: dict[str, asyncio.Task[None]] = {}
         self._unsolicited: asyncio.Queue[AgentReply] = asyncio.Queue()
+        self.streams = ReplyStreams()  # agents' streamed replies (follow-ups with previousId)
+        # [ofp] convener = "llm": the model's decisions, asked ahead of the turn by text.
+        self.llm_convener = llm_convener
+        if self.llm_convener is None and settings.convener == "llm":
+            self.llm_convener = LlmConvener(llm or LlmSettings())
+        self._advice: dict[str, asyncio.Task[str | None]] = {}
         self._started = False
         self._closed = False
         self._validate = settings.validate_outbound and validator_available()
@@ -214,7 +227,7 @@ class FloorSession:
 
     @classmethod
     def from_config(cls, config: Config, **kwargs: Any) -> FloorSession:
-        return cls(config.ofp, **kwargs)
+        return cls(config.ofp, llm=config.llm, **kwargs)
 
     async def __aenter__(self) -> FloorSession:
         await self.start()
@@ -290,9 +303,10 @@ class FloorSession:
         if self._closed:
             return
         self._closed = True
-        for t in self._prepared.values():
+        for t in [*self._prepared.values(), *self._advice.values()]:
             t.cancel()
         self._prepared.clear()
+        self._advice.clear()
         if self._started:
             async with self._lock:
                 deliveries = self.floor.emit([bye(reason="the call ended")])
@@ -311,6 +325,8 @@ class FloorSession:
                 t.cancel()
         if self._own_http and self._http is not None:
             await self._http.close()
+        if self.llm_convener is not None:
+            await self.llm_convener.close()
 
     # --- turns -------------------------------------------------------------------------------
 
@@ -328,6 +344,18 @@ class FloorSession:
         if not self.policy.amend_last(speaker_uri, heard_text):
             log.debug("barge_in: no agent utterance to amend")
 
+    def stop_streams(self, unheard: list[str] | tuple[str, ...] = ()) -> None:
+        """Barge-in: what agents still stream of their last replies is not spoken; the sentences
+        with ids in ``unheard`` (queued, never played) leave the dialog history."""
+        if self.streams.cut():
+            log.debug("streamed replies cut")
+        if unheard:
+            self.policy.forget(set(unheard))
+
+    def streaming(self, reply: AgentReply) -> bool:
+        """Whether a streamed follow-up still belongs to its agent's current reply."""
+        return reply.previous_id is None or self.streams.current(reply.speaker_uri, reply.event_id)
+
     def prepare(self, text: str) -> None:
         """Embed a likely request before its turn ends (the speculative transcript).
 
@@ -341,6 +369,30 @@ class FloorSession:
         task = asyncio.create_task(self.policy.router.prepare(text, self.directory.manifests()))
         task.add_done_callback(_log_prepare_failure)
         self._prepared[text] = task
+        self._ask_llm(text)
+
+    def _ask_llm(self, text: str) -> asyncio.Task[str | None] | None:
+        """Start the LLM convener's decision for ``text`` (once per text; None: not in use)."""
+        if self.llm_convener is None or self._external is not None:
+            return None
+        task = self._advice.get(text)
+        if task is None:
+            while len(self._advice) >= PREPARED_MAX:
+                self._advice.pop(next(iter(self._advice))).cancel()
+            focal = self.policy._agents_with_floor(self.floor)
+            task = asyncio.create_task(self.llm_convener.ask(
+                text, self.directory.manifests(), self.policy.recent_history(), self._names(), focal))
+            self._advice[text] = task
+        return task
+
+    def _names(self) -> dict[str, str]:
+        """Who is who in the dialog the LLM convener reads."""
+        names = {u: "Caller" for u in self._humans}
+        for m in self.directory.manifests():
+            ident = m.identification
+            names[ident.speaker_uri] = ident.conversational_name or ident.speaker_uri
+        names[self.me.speaker_uri] = self.me.conversational_name
+        return names
 
     async def _turn(
         self, text: str, speaker_uri: str | None, speaker_name: str | None
@@ -358,6 +410,7 @@ class FloorSession:
             assert uri is not None
             if uri not in self._humans:
                 self.add_human(name=speaker_name, speaker_uri=uri)
+            self.streams.cut()  # the caller spoke again: the rest of earlier answers is stale
             ahead = self._prepared.pop(text, None)
             if ahead is not None:  # embedded while the turn was ending: wait for it, not again
                 with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -365,7 +418,20 @@ class FloorSession:
             for t in self._prepared.values():
                 t.cancel()  # texts of this turn's earlier guesses
             self._prepared.clear()
+            advice = self._ask_llm(text)  # asked while the turn ended, or now: at most the budget
             await self.policy.router.prepare(text, self.directory.manifests())  # embeddings, off the loop
+            if advice is not None:
+                self._advice.pop(text, None)
+                for t in self._advice.values():
+                    t.cancel()
+                self._advice.clear()
+                try:
+                    raw = await advice
+                except Exception:  # never the call: the router decides
+                    log.exception("LLM convener failed; the router decides")
+                    raw = None
+                if raw is not None:
+                    self.policy.advice = {text: raw}
             env = Envelope(
                 self.floor.conversation(), uri, [utterance(text_event(uri, text))], self.me.service_url
             )
@@ -376,9 +442,24 @@ class FloorSession:
     async def receive(self, envelope: Envelope) -> None:
         """An envelope an agent POSTed to our endpoint; caller replies go to ``unsolicited()``."""
         async with self._lock:
+            envelope.events = [ev for ev in envelope.events if self._continues(envelope.sender_uri, ev)]
+            if not envelope.events:
+                return
             pending = deque(await self._floor_receive(envelope))
             async for reply in self._rounds(pending, None):
                 await self._unsolicited.put(reply)
+
+    def _continues(self, sender: str, ev: Event) -> bool:
+        """A streamed follow-up (an utterance with previousId) is taken only while its agent's
+        stream is open: after a barge-in or the caller's next turn it is dropped, unheard."""
+        de = ev.dialog_event
+        if ev.event_type != "utterance" or de is None or de.previous_id is None:
+            return True
+        if self.streams.accepts(sender, de.previous_id):
+            return True
+        self.streams.dropped += 1
+        log.info("follow-up of %s dropped: its reply was cut or is not the current one", sender)
+        return False
 
     async def unsolicited(self) -> AsyncIterator[AgentReply]:
         """Replies for the callers caused by envelopes POSTed to our endpoint, as they come."""
@@ -474,6 +555,11 @@ class FloorSession:
             if ev.event_type != "utterance" or de is None or id(ev) in seen:
                 continue
             seen.add(id(ev))
+            if sender != self.me.speaker_uri and self._remote(sender):
+                if de.previous_id is None:
+                    self.streams.head(sender, de.id)
+                elif not self.streams.follow(sender, de.previous_id, de.id):
+                    continue  # the stream was cut while the envelope went through the floor
             now = self.clock()
             t = timing or _Timing(now, now)
             ident = self.floor.identification(sender)
@@ -492,6 +578,8 @@ class FloorSession:
                     reply_received=t.received,
                     private_to=d.recipient if ev.private else None,
                     from_convener=sender == self.me.speaker_uri,
+                    event_id=de.id,
+                    previous_id=de.previous_id,
                 )
             )
         return out

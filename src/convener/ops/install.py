@@ -34,6 +34,8 @@ ENV_TEMPLATE = """\
 # CONVENER_ARI_PASSWORD=
 # Only with speech.asr/tts = "deepgram...":
 # DEEPGRAM_API_KEY=
+# Only when [llm] talks to an endpoint that needs a key (the variable [llm] api_key_env names):
+# CONVENER_LLM_API_KEY=
 # Required when [ops] http_host is not a loopback address (e.g. openssl rand -hex 32):
 # CONVENER_OPS_TOKEN=
 # Any key can be overridden as CONVENER__SECTION__KEY, e.g. a PostgreSQL URL with its password:

@@ -200,6 +200,9 @@ def secrets_of(config: Any) -> list[str]:
         dg = getattr(speech, "deepgram", None)
         if dg is not None:
             found.append(dg.resolved_api_key() if hasattr(dg, "resolved_api_key") else dg.api_key)
+    llm = getattr(config, "llm", None)
+    if llm is not None and hasattr(llm, "api_key"):
+        found.append(llm.api_key())  # from the environment variable named by llm.api_key_env
     ops = getattr(config, "ops", None)
     if ops is not None:
         found.append(ops.resolved_token())

@@ -25,6 +25,18 @@ from convener.sandbox.paths import SandboxPaths, default_dir
 
 CONF_FILES = ("asterisk.conf", "modules.conf", "logger.conf", "http.conf", "ari.conf",
               "extensions.conf", "pjsip.conf", "rtp.conf")
+# The PJSIP endpoints of pjsip.conf (one password for all): several phones can share a room.
+SIP_USERS = ("phone1", "phone2", "phone3")
+# How a running Asterisk takes a changed file without a restart (the others need one).
+RELOADS = {"pjsip.conf": "module reload res_pjsip.so", "extensions.conf": "dialplan reload",
+           "rtp.conf": "module reload res_rtp_asterisk.so", "ari.conf": "module reload res_ari.so",
+           "logger.conf": "logger reload"}
+
+
+def reload_plan(changed: list[str]) -> tuple[list[str], list[str]]:
+    """(CLI commands that apply ``changed`` files to a running Asterisk, files that need a restart)."""
+    commands = [RELOADS[name] for name in changed if name in RELOADS]
+    return commands, [name for name in changed if name not in RELOADS]
 
 
 @dataclass
@@ -62,17 +74,19 @@ class Sandbox:
         f.chmod(0o600)
         return creds
 
-    def write_config(self, creds: Credentials) -> None:
+    def write_config(self, creds: Credentials) -> list[str]:
+        """Write the configuration files; returns the names of those whose text changed (all of
+        them on a fresh root). Files that are not ours are removed."""
         etc = self.paths.root / "etc" / "asterisk"
-        if etc.exists():
-            for p in etc.iterdir():
-                if p.is_file() or p.is_symlink():
-                    p.unlink()
         etc.mkdir(parents=True, exist_ok=True)
+        for p in etc.iterdir():
+            if (p.is_file() or p.is_symlink()) and p.name not in CONF_FILES:
+                p.unlink()
         values = {"ari_user": creds.ari_user, "ari_password": creds.ari_password,
                   "ari_port": creds.ari_port, "sip_port": creds.sip_port,
                   "sip_password": creds.sip_password, "app": creds.app}
         conf = resources.files("convener.sandbox") / "conf"
+        changed = []
         for name in CONF_FILES:
             text = (conf / name).read_text()
             if name != "extensions.conf":
@@ -81,7 +95,12 @@ class Sandbox:
                 # The dialplan contains ${...} variables: substitute only our placeholders.
                 for key in ("app",):
                     text = text.replace("{" + key + "}", str(values[key]))
-            (etc / name).write_text(text)
+            target = etc / name
+            if target.is_symlink() or not target.exists() or target.read_text() != text:
+                if target.is_symlink():
+                    target.unlink()
+                target.write_text(text)
+                changed.append(name)
         self.paths.sounds_dir.mkdir(parents=True, exist_ok=True)
         self.paths.recordings_dir.mkdir(parents=True, exist_ok=True)
         # Asterisk looks up this host's name, then A.ROOT-SERVERS.NET, to find its own address;
@@ -96,6 +115,7 @@ class Sandbox:
         if resolv.is_symlink():
             resolv.unlink()
         resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        return changed
 
     # -- process state --------------------------------------------------------------------------
 
@@ -159,6 +179,7 @@ class Sandbox:
         build(self.paths, self.progress)
         creds = self.credentials()
         if self.pid() and self.ari_ready(creds):
+            self._apply_config(creds)
             return creds
         if self.pid():
             self.down()
@@ -171,6 +192,25 @@ class Sandbox:
         self._start_process()
         self._wait_ready(creds, wait)
         return creds
+
+    def _apply_config(self, creds: Credentials) -> None:
+        """Asterisk is running already (a cached sandbox, started before this version): bring its
+        configuration up to date in place, by reloading what changed, so that everyone else's
+        calls go on."""
+        changed = self.write_config(creds)
+        commands, need_restart = reload_plan(changed)
+        for command in commands:
+            self.progress(f"configuration changed: {command}")
+            self.asterisk_cli(command)
+        if "pjsip.conf" in changed:  # the reload is queued: wait until the endpoints are there
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                shown = self.asterisk_cli("pjsip show endpoints")
+                if all(f" {user} " in shown for user in SIP_USERS):
+                    break
+                time.sleep(0.1)
+        if need_restart:
+            self.progress(f"{', '.join(need_restart)} changed: `convener sandbox restart` applies it")
 
     def _start_process(self) -> None:
         # A stale control socket from a killed Asterisk makes a new one refuse to start.
@@ -237,6 +277,7 @@ class Sandbox:
         """Stop and start Asterisk again (tests use this to restart it under live calls)."""
         creds = self.credentials()
         self.stop_process()
+        self.write_config(creds)
         self._mount()
         self._start_process()
         self._wait_ready(creds, wait)
@@ -272,7 +313,8 @@ class Sandbox:
                         ari_password=creds.ari_password, app=creds.app,
                         ari_ready=bool(pid) and self.ari_ready(creds),
                         sip={"host": "127.0.0.1", "port": creds.sip_port, "user": creds.sip_user,
-                             "password": creds.sip_password, "extension": "100"})
+                             "password": creds.sip_password, "users": list(SIP_USERS),
+                             "extension": "100", "room_extension": "room-NAME"})
         return info
 
 

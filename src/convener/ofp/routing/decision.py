@@ -84,6 +84,7 @@ class Decision:
     scores: tuple[tuple[str, float], ...] = ()
     then: Manifest | None = None  # a second request in the same sentence, for after the first
     then_text: str = ""
+    question: str = ""  # "ask": the words to ask with ("" = "A, or B?")
 
     @property
     def target(self) -> Manifest | None:
