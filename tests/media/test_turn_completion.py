@@ -339,6 +339,9 @@ def test_words_heard_with_low_confidence_do_not_end_the_turn_at_the_first_look(t
     assert gated.decide(None, "That works for me", second=True, confidence=0.9).complete
     assert not gated.decide(None, "I'd like to book a flight to", second=True, confidence=0.44).complete
     assert text_comp.decide(None, said, confidence=0.44).complete  # min_confidence 0: trusted
+    # One or two words are answers; their confidence says nothing: not gated.
+    assert gated.decide(None, "Next Friday.", confidence=0.40).complete
+    assert gated.decide(None, "Yes.", second=True, confidence=0.30).complete
 
 
 def test_min_confidence_is_read_from_the_settings() -> None:

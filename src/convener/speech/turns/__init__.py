@@ -38,6 +38,14 @@ class TextModel(Protocol):
     def probability(self, text: str) -> float: ...
 
 
+# The confidence gate (decision.py) judges transcripts of at least this many words. Whisper's
+# confidence on one or two words is low whatever was said (tiny.en through μ-law, 4 voices:
+# "Yes." 0.49-0.58, "Two nights." 0.40-0.45, "From Boston." 0.40-0.78, all heard right), and
+# such short turns are answers ("Next Friday.") far more often than fragments; every misheard
+# fragment the gate is for had four words or more.
+GATED_WORDS = 3
+
+
 @dataclass
 class TurnCompletion:
     audio: AudioTurnModel | None
@@ -54,6 +62,8 @@ class TurnCompletion:
         """``second``: the second look after ``turn_uncertain_wait_ms`` of silence (lower bar).
         ``confidence``: the recogniser's confidence in ``transcript`` (None: unknown)."""
         text_p = self.text.probability(transcript) if self.text is not None and transcript is not None else None
+        if transcript is None or len(transcript.split()) < GATED_WORDS:
+            confidence = None  # "Yes." "Next Friday.": answers, and a confidence that says nothing
         first = decide(audio_p, text_p, self.threshold, confidence, self.min_confidence)
         return second_look(first, transcript) if second else first
 
