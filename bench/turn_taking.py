@@ -236,6 +236,12 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
 
     config.voice.greeting = ""
     results: list[dict] = []
+    # The router is process-wide: without this, a mode would find the requests the modes before
+    # it embedded, and its floor stage would look free.
+    from convener.ofp.routing.router import _shared
+
+    for router in _shared.values():
+        router.clear_queries()
     decodes0 = metrics.SPECULATIVE_DECODES_TOTAL.value()
     hits0 = metrics.SPECULATIVE_HITS_TOTAL.value()
     async with Stack(config) as stack:

@@ -105,6 +105,11 @@ class Router:
                 v = self._queries[text]
         return v
 
+    def clear_queries(self) -> None:
+        """Forget the embedded requests (benchmarks comparing modes in one process)."""
+        with self._qlock:
+            self._queries.clear()
+
     async def index_manifests(self, manifests: Sequence[Manifest]) -> int:
         """Embed manifests not embedded yet with their current content (off the loop)."""
         if self.index is None:
