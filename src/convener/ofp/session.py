@@ -70,6 +70,7 @@ from convener.ofp.envelope import Envelope, Event, To, bye, invite, utterance
 from convener.ofp.errors import InvalidEnvelope
 from convener.ofp.floor import Delivery, FloorManager
 from convener.ofp.identity import convener_identification, human_identification
+from convener.ofp.inbound_guard import InboundKeys, shared_keys
 from convener.ofp.llm_convener import LlmConvener
 from convener.ofp.manifest import Identification
 from convener.ofp.policy import ConvenerPolicy
@@ -193,10 +194,13 @@ class FloorSession:
         clock: Callable[[], float] = time.monotonic,
         llm: LlmSettings | None = None,
         llm_convener: LlmConvener | None = None,
+        inbound_keys: InboundKeys | None = None,
     ) -> None:
         self.settings = settings
         self.conversation_id = conversation_id or f"conv:{uuid.uuid4()}"
         self.me = convener_identification(settings)
+        # Each agent is told to post back to a URL of its own (convener.ofp.inbound_guard).
+        self.inbound_keys = inbound_keys or shared_keys(settings.inbound_secret_env)
         self.directory = directory or AgentDirectory(settings)
         self.floor = FloorManager(self.conversation_id, self.me, resolve=self.directory.resolve)
         self.policy = ConvenerPolicy(settings, self.me, self.directory.manifests)
@@ -592,6 +596,9 @@ class FloorSession:
 
     def _encode(self, recipient: str, env: Envelope) -> bytes | None:
         doc = env.to_dict()
+        sender = doc["openFloor"]["sender"]
+        if sender.get("serviceUrl") == self.me.service_url and self._remote(recipient):
+            sender["serviceUrl"] = self.inbound_keys.url_for(self.me.service_url, self.conversation_id, recipient)
         if self._tracer is not None:
             self._tracer(recipient, doc)  # before the check, so that tests see what was refused
         if self._validate:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from convener.settings import ConfigError
 
 EXAMPLE_PORTS = {"flights": 8701, "hotels": 8702, "weather": 8703}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AUTHORITY = re.compile(r"^[A-Za-z0-9.-]+(@[A-Za-z0-9.-]+)?,\d{4}(-\d{2}(-\d{2})?)?$")
 
 
@@ -38,9 +39,14 @@ class AgentSettings:
     url: str
     timeout: float = 4.0  # seconds for one POST, body included; a phone caller is waiting
     enabled: bool = True
+    # Name of an environment variable holding a static bearer token this agent may use to post
+    # to convener's endpoint (besides the per-conversation URL convener hands it); "" = none.
+    inbound_token_env: str = ""
 
     def validate(self) -> None:
         _http_url(self.url, "url")
+        if self.inbound_token_env and not _ENV_NAME.match(self.inbound_token_env):
+            raise ConfigError(f"inbound_token_env: not an environment variable name: {self.inbound_token_env!r}")
         if not 0 < self.timeout <= 60:
             raise ConfigError(f"timeout: must be in (0, 60] seconds, got {self.timeout}")
 
@@ -68,6 +74,14 @@ class OfpSettings:
     # How a caller is identified to agents: an anonymous tag URI per caller, or "tel:<number>".
     caller_uri: Literal["anonymous", "tel"] = "anonymous"
     max_response_bytes: int = 1024 * 1024
+    # --- who may post to our endpoint (docs/agents.md, "Posting to convener") -----------------
+    # Name of an environment variable holding the secret the per-conversation agent URLs are
+    # derived from; "" = a random secret per process (the URLs handed out before a restart stop
+    # working after it).
+    inbound_secret_env: str = ""
+    # Envelopes per second one sender may post to our endpoint, after a burst of inbound_burst.
+    inbound_rate: float = 10.0
+    inbound_burst: int = 20
     # TLS to agents (https URLs): certificates are verified; ca_file adds a private CA bundle.
     verify_tls: bool = True
     ca_file: str = ""
@@ -107,6 +121,12 @@ class OfpSettings:
             raise ConfigError(f"listen_port: out of range: {self.listen_port}")
         if self.max_response_bytes < 1024:
             raise ConfigError("max_response_bytes: must be at least 1024")
+        if self.inbound_secret_env and not _ENV_NAME.match(self.inbound_secret_env):
+            raise ConfigError(f"inbound_secret_env: not an environment variable name: {self.inbound_secret_env!r}")
+        if not 0 < self.inbound_rate <= 10_000:
+            raise ConfigError(f"inbound_rate: must be in (0, 10000] envelopes per second, got {self.inbound_rate}")
+        if not 1 <= self.inbound_burst <= 100_000:
+            raise ConfigError(f"inbound_burst: must be in [1, 100000], got {self.inbound_burst}")
         if not 0 < self.manifest_timeout <= 60:
             raise ConfigError("manifest_timeout: must be in (0, 60] seconds")
         if not 0 <= self.history_events <= 100:

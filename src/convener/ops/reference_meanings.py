@@ -66,4 +66,5 @@ MEANINGS: dict[str, str] = {
     "ofp.manifest_timeout": "Seconds allowed for a getManifests request to an agent.",
     "ofp.agents.<name>.url": "The agent's Open Floor endpoint (http or https URL).",
     "ofp.agents.<name>.enabled": "false keeps the agent configured but never contacted.",
+    "ofp.inbound_burst": "Envelopes one sender may post to our endpoint at once before inbound_rate applies.",
 }
