@@ -99,3 +99,55 @@ async def test_store_down_at_start_calls_go_on_then_it_recovers(tmp_path, caplog
     got = await store.get("c")
     await store.close()
     assert got is not None and [t.text for t in got.turns] == ["kept"]
+
+
+class StateStore(NullTranscriptStore):
+    def __init__(self) -> None:
+        self.states: list[tuple[str, str]] = []
+        self.ended: list[str] = []
+        self.gate = asyncio.Event()
+        self.live: str | None = None
+        self.read_delay = 0.0
+
+    async def save_floor_state(self, conversation_id, room, state, at=None):
+        await self.gate.wait()
+        self.states.append((conversation_id, state))
+
+    async def end_conversation(self, conversation_id, ended_at=None, reason=""):
+        self.ended.append(conversation_id)
+
+    async def live_floor_state(self, room):
+        await asyncio.sleep(self.read_delay)
+        return self.live
+
+
+async def test_floor_states_are_coalesced_while_the_store_is_slow():
+    """Saves return at once; while the store is stuck only the newest state of each
+    conversation is kept for it, and a state saved before the end is not written after it."""
+    store = StateStore()
+    writer = TranscriptWriter(store).start()
+    writer.add_turn("x", "caller", "block the queue")  # the store is not stuck on turns
+    for i in range(50):
+        writer.save_floor_state("c1", "lobby", f'{{"n": {i}}}')
+    writer.save_floor_state("c2", "sales", "{}")
+    writer.save_floor_state("c3", "hall", "{}")
+    writer.end_conversation("c3")
+    assert writer.pending <= 5
+    store.gate.set()
+    await writer.close()
+    assert store.states == [("c1", '{"n": 49}'), ("c2", "{}")]
+    assert store.ended == ["c3"]
+
+
+async def test_reading_a_floor_state_is_bounded():
+    store = StateStore()
+    store.live = '{"version": 1}'
+    writer = TranscriptWriter(store).start()
+    assert await writer.live_floor_state("lobby") == '{"version": 1}'
+    store.read_delay = 5.0
+    t0 = asyncio.get_running_loop().time()
+    assert await writer.live_floor_state("lobby", timeout=0.1) is None  # the caller is not kept waiting
+    assert asyncio.get_running_loop().time() - t0 < 1.0
+    assert await TranscriptWriter(None).live_floor_state("lobby") is None  # store down at boot
+    store.gate.set()
+    await writer.close()

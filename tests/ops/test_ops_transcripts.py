@@ -164,3 +164,58 @@ async def test_postgresql_purge(pg_url):
         assert await store.get(conv) is None
     finally:
         await store.close()
+
+
+async def _floor_states(a: TranscriptStore, b: TranscriptStore) -> None:
+    """Two nodes on one store (or one node twice): each room's live state, per node."""
+    c1, c2, c3 = (f"conv-{uuid.uuid4().hex}" for _ in range(3))
+    room = f"room-{uuid.uuid4().hex[:6]}"
+    assert await a.live_floor_state(room) is None
+    await a.start_conversation(c1, "1", room, T0)
+    await a.save_floor_state(c1, room, '{"n": 1}', T0)
+    await a.save_floor_state(c1, room, '{"n": 2}', T0 + timedelta(seconds=1))  # replaced as it changes
+    assert await a.live_floor_state(room) == '{"n": 2}'
+    if a.node_id != b.node_id:
+        assert await b.live_floor_state(room) is None  # another node's room of the same name
+    # A new conversation in the same room on the same node: the old one was not resumed.
+    await a.start_conversation(c2, "2", room, T0 + timedelta(seconds=5))
+    await a.save_floor_state(c2, room, '{"n": 3}', T0 + timedelta(seconds=5))
+    assert await a.live_floor_state(room) == '{"n": 3}'
+    old = await a.get(c1)
+    assert old is not None and old.end_reason == "not resumed after a restart" and old.ended_at is not None
+    # The end of a conversation removes its state.
+    await a.end_conversation(c2, T0 + timedelta(seconds=9), reason="caller hung up")
+    assert await a.live_floor_state(room) is None
+    await a.start_conversation(c3, "3", room, T0 + timedelta(seconds=10))
+    await a.save_floor_state(c3, room, '{"n": 4}', T0 + timedelta(seconds=10))
+    assert await a.purge(T0 + timedelta(days=1)) >= 3
+    assert await a.live_floor_state(room) is None  # purged with its conversation
+
+
+async def test_sqlite_floor_states(tmp_path):
+    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n1"))
+    try:
+        await _floor_states(store, store)
+    finally:
+        await store.close()
+    again = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n1"))
+    try:  # the schema is created on an existing file too
+        assert await again.live_floor_state("lobby") is None
+    finally:
+        await again.close()
+
+
+async def test_postgresql_floor_states(pg_url):
+    a = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-a"))
+    b = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-b"))
+    try:
+        await _floor_states(a, b)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_null_store_keeps_no_floor_state():
+    store = NullTranscriptStore()
+    await store.save_floor_state("c", "lobby", "{}")
+    assert await store.live_floor_state("lobby") is None

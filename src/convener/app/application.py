@@ -159,7 +159,7 @@ class ConvenerApp:
                 return
             self._start_call(event.channel, event.args)
 
-    def _start_call(self, channel, args: tuple[str, ...]) -> Call | None:
+    def _start_call(self, channel, args: tuple[str, ...], *, adopted: bool = False) -> Call | None:
         room = parse_room(args, self.config.calls.default_room)
         try:
             self.rooms.check_name(room)
@@ -167,7 +167,7 @@ class ConvenerApp:
             log.warning("call %s rejected: %s; handing it back to the dialplan", channel.id, e)
             self._spawn(gone_ok(self.ari.continue_in_dialplan(channel.id)))
             return None
-        call = Call(self, channel, room)
+        call = Call(self, channel, room, adopted=adopted)
         self.calls[call.id] = call
         self.owners[call.id] = call
         self.calls_total += 1
@@ -239,4 +239,4 @@ class ConvenerApp:
             with contextlib.suppress(AriError):
                 room = await self.ari.get_variable(cid, ROOM_VAR)
             log.info("resync: adopting caller %s (room %s)", cid, room or "default")
-            self._start_call(ch, (f"room={room}",) if room else ())
+            self._start_call(ch, (f"room={room}",) if room else (), adopted=True)

@@ -43,8 +43,11 @@ FeatureFactory = Callable[["Call"], CallFeature]
 
 
 class Call:
-    def __init__(self, app: ConvenerApp, channel: Channel, room: str) -> None:
+    def __init__(self, app: ConvenerApp, channel: Channel, room: str, *, adopted: bool = False) -> None:
         self.app = app
+        # Found in our application by the resync (convener restarted or reconnected): the
+        # conversation of its room may be resumed from the stored floor state.
+        self.adopted = adopted
         self.ari: AriClient = app.ari
         self.channel = channel
         self.id = channel.id

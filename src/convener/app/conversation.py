@@ -33,6 +33,7 @@ from convener.timings import TurnTimings
 if TYPE_CHECKING:
     from convener.app.application import ConvenerApp
     from convener.app.call import Call
+    from convener.ofp.floor_state import FloorState
     from convener.ofp.session import AgentReply, FloorSession
     from convener.speech.asr import AsrProvider, FinalTranscript
     from convener.speech.bias import BiasContext
@@ -81,26 +82,53 @@ class RoomConversation:
         self.private: dict[str, Speaker] = {}
         self._turns: asyncio.Lock = asyncio.Lock()
         self.last_reply_for: str | None = None  # the caller whose turn was answered last
+        self.resumed: FloorState | None = None  # the stored state this conversation went on from
         speaker.on_spoken.append(self._spoken)
         app.ofp_sessions.add(session)
         # Replies caused by envelopes external agents POST to our endpoint are spoken too.
         self._unsolicited = asyncio.create_task(self._speak_unsolicited())
 
     @classmethod
-    async def open(cls, app: ConvenerApp, room: Room, speech: Speech) -> RoomConversation:
+    async def open(cls, app: ConvenerApp, room: Room, speech: Speech, *, adopted: bool = False) -> RoomConversation:
+        """The room's conversation: resumed from its stored floor state when its caller was
+        adopted after a restart (``convener.ofp.floor_state``), else a new one."""
         from convener.ofp.session import FloorSession
 
+        state = await _stored_state(app, room) if adopted else None
         voice = await app.room_voice(room)
         speaker = Speaker(voice, speech.tts, app.ari, room.bridge_id)
-        session = FloorSession.from_config(app.config)
+        session: FloorSession | None = None
         try:
-            await session.start(caller_name=app.config.voice.caller_name)
+            if state is not None:
+                session = FloorSession.from_config(app.config, conversation_id=state.conversation_id)
+                try:
+                    await session.resume(state)
+                    log.info("room %s: conversation %s resumed (floor: %s)", room.name,
+                             state.conversation_id, state.floor_holder or "nobody")
+                except Exception:
+                    log.exception("room %s: resuming conversation %s failed; starting afresh", room.name,
+                                  state.conversation_id)
+                    await session.close()
+                    session, state = None, None
+            if session is None:
+                session = FloorSession.from_config(app.config)
+                await session.start(caller_name=app.config.voice.caller_name)
         except BaseException:
             await speaker.close()
             raise
         if app.transcripts is not None:
             app.transcripts.start_conversation(session.conversation_id, "", room.name)
-        return cls(app, room, session, speaker)
+        conv = cls(app, room, session, speaker)
+        conv.resumed = state
+        conv.save_state()
+        return conv
+
+    def save_state(self) -> None:
+        """Store the floor state (fire and forget: the writer's task does the I/O)."""
+        writer = self.app.transcripts
+        if writer is not None and hasattr(writer, "save_floor_state"):
+            writer.save_floor_state(self.session.conversation_id, self.room.name,
+                                    self.session.floor_state(self.room.name).to_json())
 
     def _log(self, who: str, text: str, floor_holder: str | None = None) -> None:
         self.transcript.append((time.time(), who, text))
@@ -114,6 +142,7 @@ class RoomConversation:
             self._log(utt.label or "convener", heard, floor_holder=utt.label or None)
         if utt.report is not None and utt.report.interrupted and utt.label:
             self.session.barge_in(heard)
+            self.save_state()
 
     def bias(self) -> BiasContext | None:
         """What the recogniser should expect now: vocabulary, agents' names/keyphrases, last question."""
@@ -146,6 +175,7 @@ class RoomConversation:
                     timings = TurnTimings(timings.turn_id + "+")  # later replies: own record
         finally:
             filler.cancel()
+            self.save_state()
 
     def _speak_reply(self, reply: AgentReply, timings: TurnTimings | None,
                      reply_for: str | None = None) -> None:
@@ -179,6 +209,7 @@ class RoomConversation:
                 log.info("follow-up of %s not spoken: the caller barged in", reply.agent_name)
                 continue
             self._speak_reply(reply, None)
+            self.save_state()
 
     async def close(self) -> None:
         self.app.ofp_sessions.remove(self.session)
@@ -226,7 +257,8 @@ class CallerVoice:
             async with lock:
                 conv = room.state.get(STATE_KEY)
                 if conv is None:
-                    conv = await RoomConversation.open(self.app, room, self.speech)
+                    conv = await RoomConversation.open(self.app, room, self.speech,
+                                                       adopted=getattr(call, "adopted", False))
                     room.state[STATE_KEY] = conv
         self.conversation = conv
         name = call.channel.caller.name or self.app.config.voice.caller_name
@@ -253,13 +285,33 @@ class CallerVoice:
         self.detector = TurnDetector(self._vad, self.app.config.media,
                                      completion=self.speech.turns is not None or self._flux is not None)
         self._worker = asyncio.create_task(self._work(call), name=f"voice-{call.id}")
-        if self.app.config.voice.greeting:
+        if getattr(call, "adopted", False):
+            self._welcome_back(conv)
+        elif self.app.config.voice.greeting:
             if self.app.config.calls.room_anchor:
                 # To the caller who joins only: the others in the room are mid-conversation.
                 self.private_speaker.say(Utterance(text=self.app.config.voice.greeting,
                                                    label="convener"))
             else:  # a whisper needs softmix's steady frames to ride on: say it to the room
                 conv.say(self.app.config.voice.greeting)
+
+    def _welcome_back(self, conv: RoomConversation) -> None:
+        """An adopted caller (convener restarted): one sentence, then the last question again."""
+        from convener.ofp.floor_state import LOST_YOU, resume_prompt
+
+        assert self.private_speaker is not None
+        lines = resume_prompt(conv.resumed) if conv.resumed is not None else [(LOST_YOU, None)]
+        if conv.resumed is None and self.app.config.voice.greeting:
+            lines.append((self.app.config.voice.greeting, None))
+        for text, uri in lines:
+            ident = conv.session.floor.identification(uri) if uri else None
+            label = ident.conversational_name if ident is not None and ident.conversational_name else "convener"
+            utt = Utterance(text=text, label=label if uri else "convener")
+            if self.app.config.calls.room_anchor:
+                self.private_speaker.say(utt)
+            else:
+                conv.speaker.say(utt)
+        log.info("call adopted into room %s: %s", conv.room.name, " / ".join(t for t, _ in lines))
 
     def _on_frame(self, frame: AudioFrame) -> None:
         try:
@@ -515,6 +567,25 @@ class CallerVoice:
         if self._vad is not None:
             self._vad.close()  # back to the pool: one model per live call, not per call ever made
             self._vad = None
+
+
+async def _stored_state(app: ConvenerApp, room: Room) -> FloorState | None:
+    """The stored floor state of ``room``'s conversation, if there is one that can be read."""
+    from convener.ofp.errors import ParseError
+    from convener.ofp.floor_state import floor_state_from_json
+
+    writer = app.transcripts
+    if writer is None or not hasattr(writer, "live_floor_state"):
+        return None
+    raw = await writer.live_floor_state(room.name)
+    if raw is None:
+        log.info("room %s: no stored floor state; a new conversation starts", room.name)
+        return None
+    try:
+        return floor_state_from_json(raw)
+    except ParseError as e:
+        log.warning("room %s: stored floor state unreadable (%s); a new conversation starts", room.name, e)
+        return None
 
 
 async def close_room_conversation(room: Room) -> None:

@@ -153,6 +153,15 @@ class FloorManager:
         """Add a local conversant (a human, or the floor itself) without an invite."""
         self._add(ident, floor=floor)
 
+    def restore(self, conversants: list[Identification], granted: list[str], convener: str | None) -> None:
+        """Put back a stored floor (``convener.ofp.floor_state``) on top of the local conversants
+        already joined: the others rejoin, and the floor and the convener role are as stored."""
+        for ident in conversants:
+            self._conversants.setdefault(ident.speaker_uri, ident)
+        self._granted = [u for u in granted if u in self._conversants]
+        if convener is None or convener in self._conversants:
+            self._convener = convener
+
     def assign_convener(self, uri: str | None) -> None:
         """Give the convener role to a conversant (at most one), or take it away (None)."""
         if uri is not None and uri not in self._conversants:

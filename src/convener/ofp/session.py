@@ -69,6 +69,7 @@ from convener.ofp.directory import AgentDirectory, AgentEntry
 from convener.ofp.envelope import Envelope, Event, To, bye, invite, utterance
 from convener.ofp.errors import InvalidEnvelope
 from convener.ofp.floor import Delivery, FloorManager
+from convener.ofp.floor_state import FloorState
 from convener.ofp.identity import convener_identification, human_identification
 from convener.ofp.inbound_guard import InboundKeys, shared_keys
 from convener.ofp.llm_convener import LlmConvener
@@ -255,6 +256,57 @@ class FloorSession:
         """Fetch manifests (unless the directory has them), set up the floor and the caller."""
         if self._started:
             return
+        await self._prepare_start()
+        self._caller = self.add_human(name=caller_name, caller_id=caller_id)
+        if self.settings.convener_agent:
+            await self._invite_external_convener()
+        if self._external is None:
+            self.floor.join(self.me)
+            self.floor.assign_convener(self.me.speaker_uri)
+
+    async def resume(self, state: FloorState) -> None:
+        """Instead of ``start``: carry on a stored conversation (``convener.ofp.floor_state``)
+        after a restart. Nothing is sent to the agents: they kept their own state under the same
+        conversation id, and the next utterance reaches the agent that holds the floor."""
+        if self._started:
+            return
+        if state.conversation_id != self.conversation_id:
+            raise ValueError("resume: construct the session with the stored conversation_id")
+        await self._prepare_start()
+        by_uri = {c.speaker_uri: c for c in state.conversants}
+        for uri in state.humans:
+            ident = by_uri.get(uri) or human_identification(self.settings)
+            self.add_human(name=ident.conversational_name or None, speaker_uri=uri)
+        self._caller = state.caller_uri if state.caller_uri in self._humans else next(iter(self._humans), None)
+        if self._caller is None:
+            self._caller = self.add_human()
+        # Agents come back only if they are still configured (the directory knows them).
+        agents = [c for c in state.conversants if c.speaker_uri not in self._humans
+                  and c.speaker_uri != self.me.speaker_uri and self.directory.by_uri(c.speaker_uri) is not None]
+        external = self.directory.by_name(self.settings.convener_agent) if self.settings.convener_agent else None
+        if external is not None and state.convener == external.speaker_uri and external.speaker_uri in by_uri:
+            self._external = external
+        else:
+            self.floor.join(self.me, floor=self.me.speaker_uri in state.floor_granted)
+        self.floor.restore(agents, state.floor_granted, state.convener if self._external else self.me.speaker_uri)
+        if self._external is None:
+            self.floor.assign_convener(self.me.speaker_uri)
+        self.policy.history.extend(state.history)
+
+    def floor_state(self, room: str = "") -> FloorState:
+        """What this conversation holds now, to be stored (``convener.ofp.floor_state``)."""
+        return FloorState(
+            conversation_id=self.conversation_id,
+            room=room,
+            conversants=[c for c in self.floor.conversants if c.speaker_uri != self.me.speaker_uri],
+            floor_granted=self.floor.floor_granted,
+            convener=self.floor.convener,
+            caller_uri=self._caller,
+            humans=list(self._humans),
+            history=list(self.policy.history),
+        )
+
+    async def _prepare_start(self) -> None:
         self._started = True
         if self._client is None:
             if self._http is None:
@@ -267,12 +319,6 @@ class FloorSession:
             await self.directory.refresh(self._client)
         self.policy.router = await shared_router(self.settings.routing, self.settings.match_threshold)
         await self.policy.router.index_manifests(self.directory.manifests())
-        self._caller = self.add_human(name=caller_name, caller_id=caller_id)
-        if self.settings.convener_agent:
-            await self._invite_external_convener()
-        if self._external is None:
-            self.floor.join(self.me)
-            self.floor.assign_convener(self.me.speaker_uri)
 
     async def _invite_external_convener(self) -> None:
         entry = self.directory.by_name(self.settings.convener_agent)

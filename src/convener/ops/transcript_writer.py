@@ -44,6 +44,7 @@ class TranscriptWriter:
         self._task: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
         self._failing = False
+        self._states: dict[str, tuple[str, str]] = {}  # floor states not yet written: id -> (room, json)
 
     @classmethod
     async def open(cls, settings: OpsSettings, max_queue: int = 10000) -> TranscriptWriter:
@@ -98,13 +99,15 @@ class TranscriptWriter:
         if n:
             log.info("transcripts: purged %d conversation(s) older than %d day(s)", n, self.retention_days)
 
-    def _put(self, write: Write) -> None:
+    def _put(self, write: Write) -> bool:
         if self._task is None:
             self.start()
         try:
             self._queue.put_nowait(write)
+            return True
         except asyncio.QueueFull:
             metrics.TRANSCRIPT_DROPPED_TOTAL.inc()
+            return False
 
     async def _run(self) -> None:
         while True:
@@ -136,7 +139,33 @@ class TranscriptWriter:
         self._put(lambda: self._store().add_turn(conversation_id, speaker, text, at, floor_holder, timings))
 
     def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
+        self._states.pop(conversation_id, None)
         self._put(lambda: self._store().end_conversation(conversation_id, ended_at, reason))
+
+    def save_floor_state(self, conversation_id: str, room: str, state: str) -> None:
+        """Store a conversation's floor state (JSON). Saves that pile up while the store is slow
+        are coalesced: only the newest state of a conversation is written."""
+        queued = conversation_id in self._states
+        self._states[conversation_id] = (room, state)
+        if not queued and not self._put(lambda: self._write_state(conversation_id)):
+            self._states.pop(conversation_id, None)
+
+    async def _write_state(self, conversation_id: str) -> None:
+        latest = self._states.pop(conversation_id, None)
+        if latest is not None:
+            await self._store().save_floor_state(conversation_id, latest[0], latest[1])
+
+    async def live_floor_state(self, room: str, timeout: float = 2.0) -> str | None:
+        """The stored floor state of ``room``'s live conversation (after a restart), or None when
+        there is none or the store does not answer within ``timeout`` seconds."""
+        if self.store is None:
+            return None
+        try:
+            return await asyncio.wait_for(self.store.live_floor_state(room), timeout)
+        except Exception as e:
+            log.warning("floor state of room %s not read (%s: %s); the conversation starts afresh",
+                        room, type(e).__name__, e)
+            return None
 
     def _store(self) -> TranscriptStore:
         assert self.store is not None  # _run calls writes only once the store is open

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 When = datetime | float | int | None
+NOT_RESUMED = "not resumed after a restart"
 
 
 def _ts(when: When) -> datetime:
@@ -138,6 +139,15 @@ class TranscriptStore:
         """The latest conversations first, without their turns (``turn_count`` is set)."""
         raise NotImplementedError
 
+    # The floor state of each live conversation (``convener.ofp.floor_state``, as JSON text): one
+    # row per conversation, replaced as it changes, deleted when the conversation ends.
+    async def save_floor_state(self, conversation_id: str, room: str, state: str, at: When = None) -> None:
+        raise NotImplementedError
+
+    async def live_floor_state(self, room: str) -> str | None:
+        """The latest stored floor state of a conversation of ``room`` that this node did not end."""
+        raise NotImplementedError
+
     async def get(self, conversation_id: str) -> Conversation | None:
         raise NotImplementedError
 
@@ -166,6 +176,12 @@ class NullTranscriptStore(TranscriptStore):
 
     async def list(self, limit: int = 20) -> list[Conversation]:
         return []
+
+    async def save_floor_state(self, conversation_id: str, room: str, state: str, at: When = None) -> None:
+        return None
+
+    async def live_floor_state(self, room: str) -> str | None:
+        return None
 
     async def get(self, conversation_id: str) -> Conversation | None:
         return None
@@ -196,6 +212,14 @@ CREATE TABLE IF NOT EXISTS turns (
     timings TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_conversation ON turns (conversation_id, at, id);
+CREATE TABLE IF NOT EXISTS floor_states (
+    conversation_id TEXT PRIMARY KEY,
+    room TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS floor_states_room ON floor_states (node_id, room, updated_at);
 """
 
 
@@ -256,9 +280,46 @@ class SqliteTranscriptStore(TranscriptStore):
 
     async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
         at = _ts(ended_at).timestamp()
-        await self._run(lambda: self._db().execute(
-            "UPDATE conversations SET ended_at = ?, end_reason = ? WHERE conversation_id = ?",
-            (at, reason, conversation_id)))
+
+        def end() -> None:
+            db = self._db()
+            db.execute("UPDATE conversations SET ended_at = ?, end_reason = ? WHERE conversation_id = ?",
+                       (at, reason, conversation_id))
+            db.execute("DELETE FROM floor_states WHERE conversation_id = ?", (conversation_id,))
+
+        await self._run(end)
+
+    async def save_floor_state(self, conversation_id: str, room: str, state: str, at: When = None) -> None:
+        when = _ts(at).timestamp()
+
+        def save() -> None:
+            db = self._db()
+            db.execute("BEGIN")
+            try:
+                # A room has one live conversation per node: an older one was not resumed.
+                others = ("SELECT conversation_id FROM floor_states WHERE node_id = ? AND room = ? "
+                          "AND conversation_id != ?")
+                key = (self.node_id, room, conversation_id)
+                db.execute(f"UPDATE conversations SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL "
+                           f"AND conversation_id IN ({others})", (when, NOT_RESUMED, *key))
+                db.execute("DELETE FROM floor_states WHERE node_id = ? AND room = ? AND conversation_id != ?", key)
+                db.execute(
+                    "INSERT INTO floor_states (conversation_id, room, node_id, updated_at, state) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET room = excluded.room, "
+                    "node_id = excluded.node_id, updated_at = excluded.updated_at, state = excluded.state",
+                    (conversation_id, room, self.node_id, when, state))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._run(save)
+
+    async def live_floor_state(self, room: str) -> str | None:
+        row = await self._run(lambda: self._db().execute(
+            "SELECT state FROM floor_states WHERE node_id = ? AND room = ? ORDER BY updated_at DESC LIMIT 1",
+            (self.node_id, room)).fetchone())
+        return row[0] if row else None
 
     @staticmethod
     def _conversation(row: tuple[Any, ...]) -> Conversation:
@@ -302,6 +363,7 @@ class SqliteTranscriptStore(TranscriptStore):
             try:
                 old = "SELECT conversation_id FROM conversations WHERE started_at < ?"
                 db.execute(f"DELETE FROM turns WHERE conversation_id IN ({old})", (cutoff,))
+                db.execute(f"DELETE FROM floor_states WHERE conversation_id IN ({old})", (cutoff,))
                 n = db.execute("DELETE FROM conversations WHERE started_at < ?", (cutoff,)).rowcount
                 db.execute("COMMIT")
                 return n

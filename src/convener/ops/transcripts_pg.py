@@ -10,7 +10,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from convener.ops.transcripts import Conversation, TranscriptStore, Turn, When, _timings_json, _ts
+from convener.ops.transcripts import (
+    NOT_RESUMED,
+    Conversation,
+    TranscriptStore,
+    Turn,
+    When,
+    _timings_json,
+    _ts,
+)
 from convener.settings import ConfigError
 from convener.timings import TurnTimings
 
@@ -36,6 +44,14 @@ CREATE TABLE IF NOT EXISTS convener_turns (
     timings JSONB
 );
 CREATE INDEX IF NOT EXISTS convener_turns_conversation ON convener_turns (conversation_id, at, id);
+CREATE TABLE IF NOT EXISTS convener_floor_states (
+    conversation_id TEXT PRIMARY KEY,
+    room TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS convener_floor_states_room ON convener_floor_states (node_id, room, updated_at);
 """
 
 _SELECT = ("SELECT c.conversation_id, c.call_id, c.room, c.node_id, c.started_at, c.ended_at, c.end_reason, "
@@ -85,9 +101,33 @@ class PostgresTranscriptStore(TranscriptStore):
             conversation_id, self.node_id, _ts(at), speaker, text, floor_holder, _timings_json(timings))
 
     async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
-        await self._pool.execute(
-            "UPDATE convener_conversations SET ended_at = $1, end_reason = $2 WHERE conversation_id = $3",
-            _ts(ended_at), reason, conversation_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE convener_conversations SET ended_at = $1, end_reason = $2 WHERE conversation_id = $3",
+                _ts(ended_at), reason, conversation_id)
+            await conn.execute("DELETE FROM convener_floor_states WHERE conversation_id = $1", conversation_id)
+
+    async def save_floor_state(self, conversation_id: str, room: str, state: str, at: When = None) -> None:
+        others = ("SELECT conversation_id FROM convener_floor_states WHERE node_id = $1 AND room = $2 "
+                  "AND conversation_id != $3")
+        async with self._pool.acquire() as conn, conn.transaction():
+            # A room has one live conversation per node: an older one was not resumed.
+            await conn.execute(f"UPDATE convener_conversations SET ended_at = $4, end_reason = $5 "
+                               f"WHERE ended_at IS NULL AND conversation_id IN ({others})",
+                               self.node_id, room, conversation_id, _ts(at), NOT_RESUMED)
+            await conn.execute("DELETE FROM convener_floor_states WHERE node_id = $1 AND room = $2 "
+                               "AND conversation_id != $3", self.node_id, room, conversation_id)
+            await conn.execute(
+                "INSERT INTO convener_floor_states (conversation_id, room, node_id, updated_at, state) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_id) DO UPDATE SET room = EXCLUDED.room, "
+                "node_id = EXCLUDED.node_id, updated_at = EXCLUDED.updated_at, state = EXCLUDED.state",
+                conversation_id, room, self.node_id, _ts(at), state)
+
+    async def live_floor_state(self, room: str) -> str | None:
+        row = await self._pool.fetchrow(
+            "SELECT state FROM convener_floor_states WHERE node_id = $1 AND room = $2 "
+            "ORDER BY updated_at DESC LIMIT 1", self.node_id, room)
+        return row["state"] if row else None
 
     async def list(self, limit: int = 20) -> list[Conversation]:
         rows = await self._pool.fetch(_SELECT + "ORDER BY c.started_at DESC LIMIT $1", limit)
@@ -109,6 +149,7 @@ class PostgresTranscriptStore(TranscriptStore):
         async with self._pool.acquire() as conn, conn.transaction():
             old = "SELECT conversation_id FROM convener_conversations WHERE started_at < $1"
             await conn.execute(f"DELETE FROM convener_turns WHERE conversation_id IN ({old})", _ts(before))
+            await conn.execute(f"DELETE FROM convener_floor_states WHERE conversation_id IN ({old})", _ts(before))
             status = await conn.execute("DELETE FROM convener_conversations WHERE started_at < $1", _ts(before))
         return int(status.rsplit(" ", 1)[-1])
 
