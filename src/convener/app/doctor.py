@@ -3,8 +3,10 @@
 Checks, in order, each with why it failed and how to fix it:
 1. the configuration is valid;
 2. ARI answers at ``ari.url`` and accepts the credentials;
-3. the application ``ari.app`` is registered with Asterisk (a convener is listening);
-4. the dialplan sends ``calls.dialplan_extension@calls.dialplan_context`` into ``Stasis(<app>)``
+3. Asterisk completes an ARI WebSocket handshake (its REST API answering is not enough: see
+   ``convener.ari.lockout``);
+4. the application ``ari.app`` is registered with Asterisk (a convener is listening);
+5. the dialplan sends ``calls.dialplan_extension@calls.dialplan_context`` into ``Stasis(<app>)``
    (found by a probe call on a Local channel whose dialplan steps are watched, then hung up).
 """
 
@@ -80,6 +82,7 @@ async def run_checks(cfg: Config, probe: bool = True, conf_dir: Path | None = No
         except AriError as e:
             checks.append(Check("ari", False, str(e), "check ari.url (it must end in /ari)"))
             return checks
+        checks.append(await probe_websocket(cfg))
         try:
             app = await ari.application(s.app)
             checks.append(Check("app", True, f"application {s.app!r} is registered "
@@ -92,6 +95,38 @@ async def run_checks(cfg: Config, probe: bool = True, conf_dir: Path | None = No
     if probe:
         checks.append(await probe_dialplan(cfg))
     return checks
+
+
+async def probe_websocket(cfg: Config, timeout: float = 3.0) -> Check:
+    """Open (and close at once) an ARI event WebSocket under an application name of its own.
+    Called after REST answered: a handshake that gets no answer then is Asterisk's lockout."""
+    import time
+
+    import aiohttp
+
+    from convener.ari.lockout import judge
+    from convener.ari.rest import basic_auth_header, ssl_context
+
+    s = cfg.ari
+    url = s.events_url
+    extra = {"ssl": ssl_context(s.verify_tls, s.ca_file)} if url.startswith("wss") else {}
+    headers = {"Authorization": basic_auth_header(s.user, s.password)}
+    t0 = time.monotonic()
+    try:
+        async with aiohttp.ClientSession(headers=headers) as http:
+            ws = await asyncio.wait_for(http.ws_connect(url, params={"app": f"{s.app}-doctor-ws"}, **extra),
+                                        timeout)
+            await ws.close()
+    except TimeoutError:
+        v = judge(99, True)  # REST answered just before
+        return Check("ari websocket", False, f"no answer to the handshake within {timeout:.1f} s while REST "
+                                             "answers", v.fix)
+    except aiohttp.WSServerHandshakeError as e:
+        return Check("ari websocket", False, f"handshake refused: HTTP {e.status} {e.message}",
+                     "check ari.user / ari.password and that ari.url ends in /ari")
+    except aiohttp.ClientError as e:
+        return Check("ari websocket", False, f"{type(e).__name__}: {e}", "check ari.url")
+    return Check("ari websocket", True, f"handshake answered in {(time.monotonic() - t0) * 1000:.0f} ms")
 
 
 async def probe_dialplan(cfg: Config, timeout: float = 4.0) -> Check:

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
 
 
+class HandshakeTimeout(Exception):
+    """The WebSocket upgrade got no answer within HANDSHAKE_TIMEOUT."""
+
+
 class StreamState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
@@ -69,6 +73,9 @@ class EventStream:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.malformed = 0
+        # WebSocket handshakes in a row that got no answer in time (convener.ari.lockout).
+        self.handshake_timeouts = 0
+        self.handshake_timeout = HANDSHAKE_TIMEOUT
         self.connected_at: float | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._stop = asyncio.Event()
@@ -83,6 +90,11 @@ class EventStream:
                     await self._connect_and_read(session)
                 except asyncio.CancelledError:
                     raise
+                except HandshakeTimeout:
+                    self.handshake_timeouts += 1
+                    log.warning("ARI events: no answer to the WebSocket handshake within %.1f s (%d in a row); "
+                                "if Asterisk's REST API still answers, its ARI WebSocket is locked up: "
+                                "restart Asterisk (see /health)", self.handshake_timeout, self.handshake_timeouts)
                 except Exception as e:  # any failure is a disconnect
                     if self._stop.is_set():
                         pass
@@ -115,7 +127,11 @@ class EventStream:
         if self.ssl is not None:
             kwargs["ssl"] = self.ssl
         # A handshake that never completes counts as a failed attempt, not a hang.
-        ws = await asyncio.wait_for(session.ws_connect(self.url, **kwargs), HANDSHAKE_TIMEOUT)
+        try:
+            ws = await asyncio.wait_for(session.ws_connect(self.url, **kwargs), self.handshake_timeout)
+        except TimeoutError:
+            raise HandshakeTimeout from None
+        self.handshake_timeouts = 0
         async with ws:
             self._ws = ws
             if not self._first:

@@ -14,6 +14,7 @@ requires ``Authorization: Bearer <token>``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
 import json
@@ -95,10 +96,14 @@ def build_web_app(app: Any, token: str, agents_health: AgentsHealth | None = Non
                 log.warning("agents health check failed: %s", e)
                 agents, agents_ok = {"error": f"{type(e).__name__}: {e}"}, False
         ready = bool(getattr(app, "ready", False))
+        ari: dict[str, Any] = {"state": _state_name(app), "connected": ready,
+                               "reconnects": getattr(getattr(app, "stream", None), "reconnects", None)}
+        timeouts = getattr(getattr(app, "stream", None), "handshake_timeouts", 0) or 0
+        if not ready and timeouts:
+            ari["websocket"] = await _websocket_verdict(app, timeouts)
         body = {
             "status": "ok" if ready and agents_ok else "degraded",
-            "ari": {"state": _state_name(app), "connected": ready,
-                    "reconnects": getattr(getattr(app, "stream", None), "reconnects", None)},
+            "ari": ari,
             "calls": {"active": len(getattr(app, "calls", {}) or {}),
                       "total": getattr(app, "calls_total", None)},
             "errors": getattr(app, "errors", None),
@@ -117,6 +122,26 @@ def build_web_app(app: Any, token: str, agents_health: AgentsHealth | None = Non
     web_app.router.add_get("/health", health)
     web_app.router.add_get("/metrics", metrics_endpoint)
     return web_app
+
+
+async def _websocket_verdict(app: Any, handshake_timeouts: int) -> dict[str, Any]:
+    """The event WebSocket's handshakes go unanswered: is it Asterisk's lockout? (REST asked.)"""
+    from convener.ari.lockout import judge
+
+    rest: bool | None = None
+    client = getattr(app, "ari", None)
+    if client is not None:
+        try:
+            await asyncio.wait_for(client.asterisk_info(), 2.0)
+            rest = True
+        except Exception:
+            rest = False
+    v = judge(handshake_timeouts, rest)
+    out: dict[str, Any] = {"handshake_timeouts": handshake_timeouts, "rest_answers": rest,
+                           "locked_out": v.locked_out, "detail": v.detail}
+    if v.fix:
+        out["fix"] = v.fix
+    return out
 
 
 def check_exposure(settings: OpsSettings) -> str:
