@@ -18,6 +18,7 @@ async def test_call_without_convener_falls_through_to_hangup(caller: TestCaller,
 async def test_doctor_reports_no_listener(config):
     checks = {c.name: c for c in await run_checks(config)}
     assert checks["ari"].ok
+    assert checks["ari websocket"].ok and "handshake answered" in checks["ari websocket"].detail
     assert not checks["app"].ok and "no listener" in checks["app"].detail
     assert checks["dialplan"].ok  # the dialplan does name Stasis(convener)
 

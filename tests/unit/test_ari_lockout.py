@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from convener.app.doctor import probe_websocket
 from convener.ari.backoff import Backoff
-from convener.ari.lockout import ADVICE, judge
+from convener.ari.lockout import ADVICE, TIMEOUTS_FOR_LOCKOUT, judge
 from convener.ari.rest import AriClient
 from convener.ari.stream import EventStream
 from convener.config import load_config
@@ -24,8 +24,8 @@ from convener.ops.http import build_web_app
 
 def test_verdicts() -> None:
     assert not judge(0, True).locked_out
-    assert not judge(1, True).locked_out  # one slow moment is not a lockout
-    v = judge(2, True)
+    assert not judge(TIMEOUTS_FOR_LOCKOUT - 1, True).locked_out  # stalls of ~30 s pass by themselves
+    v = judge(TIMEOUTS_FOR_LOCKOUT, True)
     assert v.locked_out and v.fix == ADVICE and "restart" in v.fix
     down = judge(5, False)
     assert not down.locked_out and "down or unreachable" in down.detail
@@ -97,10 +97,10 @@ async def test_lockout_is_detected_reported_and_clears() -> None:
     await health.start_server()
     try:
         for _ in range(100):
-            if stream.handshake_timeouts >= 2:
+            if stream.handshake_timeouts >= TIMEOUTS_FOR_LOCKOUT:
                 break
             await asyncio.sleep(0.05)
-        assert stream.handshake_timeouts >= 2 and not stream.connected.is_set()
+        assert stream.handshake_timeouts >= TIMEOUTS_FOR_LOCKOUT and not stream.connected.is_set()
         body = json.loads(await (await health.get("/health")).text())
         assert body["status"] == "degraded"
         ws = body["ari"]["websocket"]
@@ -109,7 +109,8 @@ async def test_lockout_is_detected_reported_and_clears() -> None:
         cfg = load_config(None, env={})
         cfg.ari.url, cfg.ari.user, cfg.ari.password = base, "u", "p"
         check = await probe_websocket(cfg, timeout=0.3)
-        assert not check.ok and "while REST answers" in check.detail and "restarted" in check.fix
+        assert not check.ok and "while REST answers" in check.detail and "again in a minute" in check.fix
+        assert "restarted" in check.fix
 
         fake.unlock()  # Asterisk restarted: handshakes are answered again
         await asyncio.wait_for(stream.connected.wait(), 5)

@@ -104,7 +104,7 @@ async def probe_websocket(cfg: Config, timeout: float = 3.0) -> Check:
 
     import aiohttp
 
-    from convener.ari.lockout import judge
+    from convener.ari.lockout import PROBE_ADVICE
     from convener.ari.rest import basic_auth_header, ssl_context
 
     s = cfg.ari
@@ -118,9 +118,8 @@ async def probe_websocket(cfg: Config, timeout: float = 3.0) -> Check:
                                         timeout)
             await ws.close()
     except TimeoutError:
-        v = judge(99, True)  # REST answered just before
         return Check("ari websocket", False, f"no answer to the handshake within {timeout:.1f} s while REST "
-                                             "answers", v.fix)
+                                             "answers", PROBE_ADVICE)
     except aiohttp.WSServerHandshakeError as e:
         return Check("ari websocket", False, f"handshake refused: HTTP {e.status} {e.message}",
                      "check ari.user / ari.password and that ari.url ends in /ari")

@@ -5,18 +5,26 @@ its event socket during a burst of events, while its REST API kept answering (RE
 issues"). Every new caller then falls to the dialplan fallback until Asterisk restarts, and
 convener's own reconnect after a blip is refused the same way. The sign: the TCP connection is
 accepted, REST requests are answered, and the WebSocket upgrade never gets an answer.
+
+Measured on a private Asterisk 22.10.1 (``bench/ari_ws_lockout.py``): a client whose TCP
+connection dropped (no close frame) during a burst of 300 channel hang-ups (subscribeAll) left
+new handshakes unanswered for 15 s and about 30 s, REST answering all along, after which they
+were answered again. So a network drop can cause it; a stall that lasts is what needs the restart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Handshake timeouts in a row (with REST answering) before it is called a lockout: one can be
-# a slow moment of a loaded Asterisk.
-TIMEOUTS_FOR_LOCKOUT = 2
+# Handshake timeouts in a row (10 s each, with REST answering) before it is called a lockout:
+# stalls of up to about 30 s were seen to pass by themselves.
+TIMEOUTS_FOR_LOCKOUT = 4
 ADVICE = ("Asterisk answers its REST API but no ARI WebSocket handshake: the known lockout of "
           "Asterisk's ARI WebSocket. New calls fall to the dialplan fallback until Asterisk is "
           "restarted (systemctl restart asterisk); convener reconnects by itself.")
+PROBE_ADVICE = ("a stall (seen to last up to about 30 s after a network drop during a burst of "
+                "events) or the lockout: run `convener doctor` again in a minute; if it still fails, "
+                + ADVICE[ADVICE.index("New calls"):].replace("New calls", "new calls"))
 
 
 @dataclass(frozen=True)
