@@ -67,11 +67,31 @@ def _pg_bin() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
+@dataclass
+class PgCluster:
+    """A throwaway PostgreSQL cluster that a test may stop and start again."""
+
+    url: str
+    run: Any  # run(*cmd): a command as the cluster's owner
+    bindir: Path
+    data: Path
+    log: Path
+    options: str
+
+    def stop(self) -> None:
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30",
+                 "-o", self.options, "start")
+
+
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free loopback port (as user postgres when root)."""
+def pg_cluster() -> Iterator[PgCluster | None]:
+    """A throwaway PostgreSQL cluster on a free loopback port (as user postgres when root);
+    None when CONVENER_TEST_PG_URL names an outside server (which tests must not stop)."""
     if os.environ.get("CONVENER_TEST_PG_URL"):
-        yield os.environ["CONVENER_TEST_PG_URL"]
+        yield None
         return
     pytest.importorskip("asyncpg", reason="asyncpg not installed (pip install asyncpg)")
     bindir = _pg_bin()
@@ -91,13 +111,19 @@ def pg_url() -> Iterator[str]:
     def run(*cmd: str) -> None:
         subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=60)
 
+    cluster = PgCluster(f"postgresql://convener@127.0.0.1:{port}/convener", run, bindir, data, tmp / "log",
+                        f"-p {port} -k {tmp} -h 127.0.0.1 -F")
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "convener", "--auth=trust", "-E", "UTF8")
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w", "-t", "30",
-            "-o", f"-p {port} -k {tmp} -h 127.0.0.1 -F", "start")
+        cluster.start()
         run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "convener", "convener")
-        yield f"postgresql://convener@127.0.0.1:{port}/convener"
+        yield cluster
     finally:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster: PgCluster | None) -> str:
+    return pg_cluster.url if pg_cluster is not None else os.environ["CONVENER_TEST_PG_URL"]

@@ -23,7 +23,7 @@ class SlowFlakyStore(NullTranscriptStore):
     async def add_turn(self, conversation_id, speaker, text, at=None, floor_holder=None, timings=None):
         await self.gate.wait()
         if self.fail:
-            raise ConnectionError("database gone")
+            raise ValueError("bad row")  # a problem of the write, not of the store: not retried
         self.writes.append((conversation_id, text))
 
     async def close(self) -> None:
@@ -43,7 +43,7 @@ async def test_writes_are_queued_in_order_and_never_block_the_caller():
     assert store.closed
 
 
-async def test_failures_and_overflow_are_counted_not_raised(caplog):
+async def test_failed_writes_and_overflow_are_counted_not_raised(caplog):
     store = SlowFlakyStore()
     store.fail = True
     store.gate.set()
@@ -151,3 +151,44 @@ async def test_reading_a_floor_state_is_bounded():
     assert await TranscriptWriter(None).live_floor_state("lobby") is None  # store down at boot
     store.gate.set()
     await writer.close()
+
+
+class DownStore(NullTranscriptStore):
+    """A store that is unreachable until ``up`` is set: ConnectionRefusedError, as a stopped
+    PostgreSQL gives."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.writes: list[str] = []
+        self.attempts = 0
+
+    async def add_turn(self, conversation_id, speaker, text, at=None, floor_holder=None, timings=None):
+        self.attempts += 1
+        if not self.up:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        self.writes.append(text)
+
+
+async def test_an_unreachable_store_keeps_the_writes_until_it_returns(caplog, monkeypatch):
+    import logging
+
+    from convener.ops import transcript_writer
+
+    caplog.set_level(logging.INFO, "convener.ops.transcript_writer")
+    monkeypatch.setattr(transcript_writer, "RETRY_FIRST_S", 0.02)
+    monkeypatch.setattr(transcript_writer, "RETRY_MAX_S", 0.05)
+    store = DownStore()
+    writer = TranscriptWriter(store).start()
+    for i in range(20):
+        writer.add_turn("c", "caller", f"t{i}")
+    await asyncio.sleep(0.3)
+    assert store.writes == [] and store.attempts > 3 and writer.retries > 3  # tried again, not dropped
+    store.up = True
+    for i in range(20, 25):
+        writer.add_turn("c", "caller", f"t{i}")
+    await writer.close()
+    assert store.writes == [f"t{i}" for i in range(25)]  # nothing lost, in order
+    assert metrics.TRANSCRIPT_ERRORS_TOTAL.value() == 1 and metrics.TRANSCRIPT_DROPPED_TOTAL.value() == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("transcript store unreachable" in m for m in messages) == 1
+    assert any("writes work again" in m for m in messages)

@@ -2,10 +2,14 @@
 
 A caller must never wait on the transcript database, and a database outage must never end a
 call. ``TranscriptWriter`` methods are plain (non-async) calls that queue the write; one task
-applies the writes in order. Failures are logged (once per outage) and counted in
-``convener_transcript_errors_total``; when the queue is full the write is dropped and counted in
-``convener_transcript_dropped_total``. ``await writer.close()`` drains the queue, then closes the
-store. With ``retention_days`` > 0, conversations older than that are purged at start and daily.
+applies the writes in order. When the store is unreachable (connection refused or lost, a
+timeout: PostgreSQL stopped or restarting) the write is kept and tried again with a backoff
+(0.5 s doubling to 5 s) while later writes wait behind it in the queue, so nothing is lost and
+the order is kept when the store returns. Other failures (a bad row) drop that write. Both are
+logged once per outage and counted in ``convener_transcript_errors_total``; when the queue is
+full the write is dropped and counted in ``convener_transcript_dropped_total``.
+``await writer.close()`` drains the queue, then closes the store. With ``retention_days`` > 0,
+conversations older than that are purged at start and daily.
 """
 
 from __future__ import annotations
@@ -29,6 +33,20 @@ log = logging.getLogger(__name__)
 Write = Callable[[], Awaitable[None]]
 PURGE_EVERY_S = 24 * 3600
 REOPEN_EVERY_S = 30.0
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+
+
+def transient(e: BaseException) -> bool:
+    """An outage of the store (worth trying the same write again), not a problem of the write."""
+    if isinstance(e, OSError | TimeoutError):  # ConnectionError is an OSError
+        return True
+    try:
+        import asyncpg
+    except ImportError:
+        return False
+    return isinstance(e, asyncpg.PostgresConnectionError | asyncpg.InterfaceError
+                      | asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError)
 
 
 class TranscriptWriter:
@@ -45,6 +63,7 @@ class TranscriptWriter:
         self._purger: asyncio.Task[None] | None = None
         self._failing = False
         self._states: dict[str, tuple[str, str]] = {}  # floor states not yet written: id -> (room, json)
+        self.retries = 0  # writes tried again because the store was unreachable
 
     @classmethod
     async def open(cls, settings: OpsSettings, max_queue: int = 10000) -> TranscriptWriter:
@@ -117,17 +136,37 @@ class TranscriptWriter:
             if not await self._ensure_store():
                 metrics.TRANSCRIPT_ERRORS_TOTAL.inc()
                 continue
+            await self._apply(write)
+
+    async def _apply(self, write: Write) -> None:
+        delay = RETRY_FIRST_S
+        retried = 0
+        while True:
             try:
                 await write()
-                if self._failing:
-                    log.info("transcript store writes work again")
-                    self._failing = False
             except Exception as e:
-                metrics.TRANSCRIPT_ERRORS_TOTAL.inc()
+                if not transient(e):
+                    metrics.TRANSCRIPT_ERRORS_TOTAL.inc()
+                    if not self._failing:
+                        log.warning("transcript write failed (%s: %s); that write is dropped, calls go on",
+                                    type(e).__name__, e)
+                        self._failing = True
+                    return
+                if retried == 0:
+                    metrics.TRANSCRIPT_ERRORS_TOTAL.inc()
                 if not self._failing:
-                    log.warning("transcript write failed (%s: %s); calls go on, failures are counted",
-                                type(e).__name__, e)
+                    log.warning("transcript store unreachable (%s: %s); writes wait in memory (up to %d) and "
+                                "are written when it returns", type(e).__name__, e, self._queue.maxsize)
                     self._failing = True
+                retried += 1
+                self.retries += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if self._failing:
+                log.info("transcript store writes work again (%d waiting)", self._queue.qsize())
+                self._failing = False
+            return
 
     # -- the API of the call path (same arguments as TranscriptStore) ---------------------------
 
