@@ -5,17 +5,11 @@ goes on with the same agent and its context. Nothing is left behind."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import socket
 import sqlite3
-import sys
 import time
 import uuid
-from pathlib import Path
 
-import aiohttp
+from restart_helpers import Convener, write_config
 
 from convener.app.callcheck import CallReport, VoiceCaller, _turn
 from convener.app.testcall import TestCaller
@@ -23,91 +17,14 @@ from convener.config import load_config
 from convener_agents.serve import start_agents
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _words(text: str) -> str:
     return text.lower().replace(".", " ").replace(",", " ").replace("?", " ")
-
-
-class Convener:
-    """`convener run` in its own process, started and killed like a service."""
-
-    def __init__(self, cfg: Path, env: dict[str, str], ops_port: int, log: Path) -> None:
-        self.cfg, self.env, self.ops_port, self.log = cfg, env, ops_port, log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        out = self.log.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "convener", "run", "--config", str(self.cfg), env=self.env,
-            stdout=out, stderr=asyncio.subprocess.STDOUT)
-        out.close()
-
-    async def ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"http://127.0.0.1:{self.ops_port}/ready") as r:
-                        if r.status == 200:
-                            return
-                assert self.proc is not None and self.proc.returncode is None, self.tail()
-                await asyncio.sleep(0.1)
-        raise AssertionError("convener run never became ready:\n" + self.tail())
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-
-    async def stop(self) -> int | None:
-        if self.proc is None or self.proc.returncode is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.proc.wait(), 30)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-            return None
-
-    def tail(self, n: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
 
 
 async def test_sigkill_between_two_turns_the_booking_goes_on(creds, tmp_path, ari):
     before = {c.id for c in await ari.channels()}
     agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
-    ops_port, ofp_port = _free_port(), _free_port()
-    tables = "\n".join(f'[ofp.agents.{n}]\nurl = "{u}"\n' for n, u in agents.urls.items())
-    cfg = tmp_path / "convener.toml"
-    cfg.write_text(f"""
-[ari]
-url = "{creds.ari_url}"
-user = "{creds.ari_user}"
-
-[ops]
-http_port = {ops_port}
-state_dir = "{tmp_path}"
-
-[ofp]
-listen_port = {ofp_port}
-service_url = "http://127.0.0.1:{ofp_port}/ofp"
-inbound_secret_env = "CONVENER_TEST_INBOUND_SECRET"
-
-{tables}
-""")
-    env = {"CONVENER_ARI_PASSWORD": creds.ari_password, "PATH": "/usr/bin:/bin",
-           "CONVENER_TEST_INBOUND_SECRET": uuid.uuid4().hex,
-           "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": str(tmp_path)}
-    for var in ("HF_HOME", "XDG_CACHE_HOME", "CONVENER_MODELS_DIR"):  # where the models are
-        if var in os.environ:
-            env[var] = os.environ[var]
-    if "HOME" in os.environ:
-        env["HOME"] = os.environ["HOME"]
+    cfg, env, ops_port = write_config(tmp_path, creds, agents.urls)
     convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
     config = load_config(None, env={})
     config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password

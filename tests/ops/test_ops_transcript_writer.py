@@ -120,6 +120,9 @@ class StateStore(NullTranscriptStore):
         await asyncio.sleep(self.read_delay)
         return self.live
 
+    async def floor_state_rooms(self):
+        return [("c-lobby", "lobby"), ("c-gone", "gone"), ("c-sales", "sales")]
+
 
 async def test_floor_states_are_coalesced_while_the_store_is_slow():
     """Saves return at once; while the store is stuck only the newest state of each
@@ -192,3 +195,12 @@ async def test_an_unreachable_store_keeps_the_writes_until_it_returns(caplog, mo
     messages = [r.getMessage() for r in caplog.records]
     assert sum("transcript store unreachable" in m for m in messages) == 1
     assert any("writes work again" in m for m in messages)
+
+
+async def test_after_a_start_conversations_of_rooms_nobody_is_in_are_ended():
+    store = StateStore()
+    store.gate.set()
+    writer = TranscriptWriter(store).start()
+    writer.end_unresumed({"lobby", "sales"})  # callers were adopted into these two
+    await writer.close()
+    assert store.ended == ["c-gone"]

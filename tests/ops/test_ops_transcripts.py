@@ -175,7 +175,9 @@ async def _floor_states(a: TranscriptStore, b: TranscriptStore) -> None:
     await a.save_floor_state(c1, room, '{"n": 1}', T0)
     await a.save_floor_state(c1, room, '{"n": 2}', T0 + timedelta(seconds=1))  # replaced as it changes
     assert await a.live_floor_state(room) == '{"n": 2}'
+    assert (c1, room) in await a.floor_state_rooms()
     if a.node_id != b.node_id:
+        assert (c1, room) not in await b.floor_state_rooms()
         assert await b.live_floor_state(room) is None  # another node's room of the same name
     # A new conversation in the same room on the same node: the old one was not resumed.
     await a.start_conversation(c2, "2", room, T0 + timedelta(seconds=5))

@@ -231,6 +231,7 @@ class ConvenerApp:
                 log.info("resync: destroying orphan bridge %s", bid)
                 await gone_ok(self.ari.destroy_bridge(bid))
         # 4. Callers still in our application that no call owns (e.g. convener restarted): adopt.
+        adopted_rooms: set[str] = set()
         for cid in app.channel_ids:
             ch = channels.get(cid)
             if ch is None or cid.startswith(self.resource_prefix) or cid in self.owners:
@@ -239,4 +240,9 @@ class ConvenerApp:
             with contextlib.suppress(AriError):
                 room = await self.ari.get_variable(cid, ROOM_VAR)
             log.info("resync: adopting caller %s (room %s)", cid, room or "default")
-            self._start_call(ch, (f"room={room}",) if room else (), adopted=True)
+            args = (f"room={room}",) if room else ()
+            adopted_rooms.add(parse_room(args, self.config.calls.default_room))
+            self._start_call(ch, args, adopted=True)
+        # 5. After a start: stored conversations of rooms nobody was adopted into are over.
+        if first and self.transcripts is not None and hasattr(self.transcripts, "end_unresumed"):
+            self.transcripts.end_unresumed(adopted_rooms)

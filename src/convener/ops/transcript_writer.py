@@ -194,6 +194,20 @@ class TranscriptWriter:
         if latest is not None:
             await self._store().save_floor_state(conversation_id, latest[0], latest[1])
 
+    def end_unresumed(self, keep_rooms: set[str]) -> None:
+        """After a start: the stored conversations of rooms no adopted caller is in are over
+        (their callers hung up while convener was down)."""
+        async def end() -> None:
+            from convener.ops.transcripts import NOT_RESUMED
+
+            store = self._store()
+            for cid, room in await store.floor_state_rooms():
+                if room not in keep_rooms:
+                    await store.end_conversation(cid, None, NOT_RESUMED)
+                    log.info("conversation %s of room %s not resumed: nobody of it is left", cid, room)
+
+        self._put(end)
+
     async def live_floor_state(self, room: str, timeout: float = 2.0) -> str | None:
         """The stored floor state of ``room``'s live conversation (after a restart), or None when
         there is none or the store does not answer within ``timeout`` seconds."""

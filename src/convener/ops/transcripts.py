@@ -148,6 +148,10 @@ class TranscriptStore:
         """The latest stored floor state of a conversation of ``room`` that this node did not end."""
         raise NotImplementedError
 
+    async def floor_state_rooms(self) -> list[tuple[str, str]]:
+        """(conversation id, room) of every floor state this node holds."""
+        raise NotImplementedError
+
     async def get(self, conversation_id: str) -> Conversation | None:
         raise NotImplementedError
 
@@ -182,6 +186,9 @@ class NullTranscriptStore(TranscriptStore):
 
     async def live_floor_state(self, room: str) -> str | None:
         return None
+
+    async def floor_state_rooms(self) -> list[tuple[str, str]]:
+        return []
 
     async def get(self, conversation_id: str) -> Conversation | None:
         return None
@@ -320,6 +327,11 @@ class SqliteTranscriptStore(TranscriptStore):
             "SELECT state FROM floor_states WHERE node_id = ? AND room = ? ORDER BY updated_at DESC LIMIT 1",
             (self.node_id, room)).fetchone())
         return row[0] if row else None
+
+    async def floor_state_rooms(self) -> list[tuple[str, str]]:
+        rows = await self._run(lambda: self._db().execute(
+            "SELECT conversation_id, room FROM floor_states WHERE node_id = ?", (self.node_id,)).fetchall())
+        return [(c, r) for c, r in rows]
 
     @staticmethod
     def _conversation(row: tuple[Any, ...]) -> Conversation:

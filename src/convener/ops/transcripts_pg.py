@@ -129,6 +129,11 @@ class PostgresTranscriptStore(TranscriptStore):
             "ORDER BY updated_at DESC LIMIT 1", self.node_id, room)
         return row["state"] if row else None
 
+    async def floor_state_rooms(self) -> list[tuple[str, str]]:
+        rows = await self._pool.fetch(
+            "SELECT conversation_id, room FROM convener_floor_states WHERE node_id = $1", self.node_id)
+        return [(r["conversation_id"], r["room"]) for r in rows]
+
     async def list(self, limit: int = 20) -> list[Conversation]:
         rows = await self._pool.fetch(_SELECT + "ORDER BY c.started_at DESC LIMIT $1", limit)
         return [_conversation(r) for r in rows]
