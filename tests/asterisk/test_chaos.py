@@ -135,10 +135,12 @@ async def test_chaos_kills_during_spoken_calls(creds, tmp_path, ari):
     for o in outcomes:
         hit = [k for k in kill_times if o.placed < k < o.ended]
         o.heard_after_kill = any(v > k for k in hit for v in o.voice_at)
+        if o.turns_heard == len(LINES):
+            continue  # served to the end (a kill while it hung up changes nothing for it)
         if hit:
             assert o.heard_after_kill or o.fallback, (o, hit)
-        elif not o.fallback:
-            assert o.turns_heard == len(LINES), o
+        else:
+            assert o.fallback, o  # no kill during it: served, or placed while convener was down
     print(f"{len(outcomes)} calls, {len(kill_times)} kills; calls up during a kill: "
           f"{sum(any(o.placed < k < o.ended for k in kill_times) for o in outcomes)}, resumed "
           f"{sum(o.heard_after_kill for o in outcomes)}, handed back {sum(o.fallback for o in outcomes)}")
