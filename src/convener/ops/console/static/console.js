@@ -98,7 +98,7 @@ function addLine(ev) {
   const list = $("#transcript");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.append(el("li", { "data-conversation": ev.conversation_id },
-    el("span", { class: "when", text: clock(ev.at) }), el("span", { class: "who", text: ev.who }),
+    el("span", { class: "when", text: clock(ev.at) }), " ", el("span", { class: "who", text: ev.who }),
     ev.floor_holder && ev.floor_holder !== ev.who ? ` (floor: ${ev.floor_holder})` : "", ": ", ev.text,
     ev.room ? el("span", { class: "hint", text: ` · ${ev.room}` }) : ""));
   while (list.children.length > 300) list.firstElementChild.remove();
@@ -157,7 +157,7 @@ async function openConversation(button) {
     }
     const t0 = Date.parse(c.started_at);
     parts.push(el("ol", { class: "transcript" }, ...c.turns.map((t) => el("li", {},
-      el("span", { class: "when", text: `+${((Date.parse(t.at) - t0) / 1000).toFixed(1)} s` }),
+      el("span", { class: "when", text: `+${((Date.parse(t.at) - t0) / 1000).toFixed(1)} s` }), " ",
       el("span", { class: "who", text: t.speaker }), t.floor_holder && t.floor_holder !== t.speaker ? ` (floor: ${t.floor_holder})` : "",
       ": ", t.text))));
     box.replaceChildren(...parts);
