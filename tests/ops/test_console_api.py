@@ -221,3 +221,16 @@ async def test_both_stores_search_the_same_way(backend, tmp_path, request):
         assert (await store.search(room=room, text="denver"))[0].turn_count == 1
     finally:
         await store.close()
+
+
+async def test_an_open_live_stream_does_not_hold_up_the_server_stop(fake_app, store):
+    fake_app.transcripts = SimpleNamespace(store=store)
+    server = await start_ops_server(fake_app, OpsSettings(http_port=0))
+    async with aiohttp.ClientSession() as s, s.get(server.url + "/console/api/events") as r:
+        assert (await r.content.readline()).startswith(b": connected")
+        t0 = time.perf_counter()
+        await asyncio.wait_for(server.stop(), 10)
+        took = time.perf_counter() - t0
+        assert await asyncio.wait_for(r.content.read(), 5) == b"\n"  # the stream ended
+    assert took < 2.0, f"stop took {took:.1f} s with a page listening"
+    assert fake_app.feed.listeners == 0
