@@ -113,8 +113,10 @@ listen_port = 0
                 assert "recording" in live_room, live_room
                 await b.wait_for("document.querySelector('#transcript').innerText.toLowerCase().includes('denver')",
                                  timeout=60)
-                # ... and an agent's answer (the floor went to the weather agent).
-                await b.wait_for("[...document.querySelectorAll('#transcript li')].length >= 2", timeout=60)
+                # ... and the weather agent's answer, with the agent shown in the room.
+                await b.wait_for("document.querySelector('#transcript').innerText.includes('Weather:')", timeout=60)
+                await b.wait_for("document.querySelector('.room[data-room=\"lobby\"] .agents')"
+                                 ".textContent.includes('Weather')", timeout=5)
                 await b.screenshot(artefacts / "1-live.png")
                 live_transcript = await b.eval("document.querySelector('#transcript').innerText")
             finally:

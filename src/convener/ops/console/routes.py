@@ -124,7 +124,7 @@ def add_console(web_app: web.Application, sources: ConsoleSources, token: str) -
                 if event is None:
                     break
                 await resp.write(f"id: {event['id']}\ndata: {json.dumps(event, default=str)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the page went away (noticed at the next write)
             pass
         finally:
             sources.feed.unlisten(q)
