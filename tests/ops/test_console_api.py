@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import aiohttp
 import pytest
+from console_helpers import fill_store
 
 from convener.ops.http import start_ops_server
 from convener.ops.settings import TOKEN_ENV, OpsSettings
@@ -39,21 +40,6 @@ async def console(fake_app, store):
                                     agents_health=lambda: {"flights": {"state": "up", "url": "http://x"}})
     yield server
     await server.stop()
-
-
-async def _fill(store, n: int, turns: int = 12) -> datetime:
-    base = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
-    for i in range(n):
-        cid = f"conv:{i:04d}"
-        at = base + timedelta(hours=i)
-        await store.start_conversation(cid, f"call-{i}", ["lobby", "sales", "support"][i % 3], at)
-        for k in range(turns):
-            text = f"turn {k} of call {i}: " + ("a flight to Denver please" if i % 50 == 7 and k == 3
-                                               else "what is the weather like")
-            await store.add_turn(cid, "caller" if k % 2 == 0 else "weather", text, at + timedelta(seconds=5 * k),
-                                 floor_holder=None if k % 2 == 0 else "weather")
-        await store.end_conversation(cid, at + timedelta(minutes=2), "room closed")
-    return base
 
 
 async def test_page_and_assets_are_served_with_a_strict_policy(console):
@@ -140,7 +126,7 @@ async def test_a_published_line_reaches_the_event_stream_within_a_second(console
 
 
 async def test_history_searches_by_room_date_and_text(console, store):
-    await _fill(store, 60, turns=4)
+    await fill_store(store, 60, turns=4)
     async with aiohttp.ClientSession() as s:
         async def get(query: str):
             async with s.get(f"{console.url}/console/api/history?{query}") as r:
@@ -176,7 +162,7 @@ async def test_history_searches_by_room_date_and_text(console, store):
 
 async def test_history_loads_in_under_a_second_with_1000_conversations(console, store):
     t0 = time.perf_counter()
-    await _fill(store, 1000, turns=12)
+    await fill_store(store, 1000, turns=12)
     fill_s = time.perf_counter() - t0
     times: dict[str, list[float]] = {}
     async with aiohttp.ClientSession() as s:
