@@ -100,13 +100,20 @@ class RoomConversation:
             raise
         if app.transcripts is not None:
             app.transcripts.start_conversation(session.conversation_id, "", room.name)
+        if app.config.ops.record_calls:
+            await _record(app, room, session.conversation_id)
         return cls(app, room, session, speaker)
 
     def _log(self, who: str, text: str, floor_holder: str | None = None) -> None:
-        self.transcript.append((time.time(), who, text))
+        at = time.time()
+        self.transcript.append((at, who, text))
         writer = self.app.transcripts
         if writer is not None:
-            writer.add_turn(self.session.conversation_id, who, text, None, floor_holder=floor_holder)
+            writer.add_turn(self.session.conversation_id, who, text, at, floor_holder=floor_holder)
+        feed = getattr(self.app, "feed", None)
+        if feed is not None:
+            feed.publish({"type": "line", "room": self.room.name, "conversation_id": self.session.conversation_id,
+                          "who": who, "text": text, "at": at, "floor_holder": floor_holder})
 
     def _spoken(self, utt: Utterance) -> None:
         heard = utt.heard_text()
@@ -190,6 +197,19 @@ class RoomConversation:
         await self.speaker.close()
         if self.app.transcripts is not None:
             self.app.transcripts.end_conversation(self.session.conversation_id, None, "room closed")
+
+
+async def _record(app: ConvenerApp, room: Room, conversation_id: str) -> None:
+    """Start the room's recording (``ops.record_calls``); a refusal is logged, the call goes on."""
+    from convener.ari.errors import AriError
+    from convener.ops.console.recordings import recording_name
+
+    name = recording_name(conversation_id)
+    try:
+        await app.ari.record_bridge(room.bridge_id, name)
+        log.info("room %s: recording as %s", room.name, name)
+    except AriError as e:
+        log.warning("room %s: recording could not start (%s); the call goes on unrecorded", room.name, e)
 
 
 class CallerVoice:
