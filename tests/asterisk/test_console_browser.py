@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from browser_helpers import Browser, chromium_path
 
 pytestmark = pytest.mark.skipif(chromium_path() is None,
