@@ -16,7 +16,7 @@ from convener.app.actions.agent_actions import (
 )
 from convener.app.actions.person import wants_person
 from convener.app.actions.settings import TransferSettings
-from convener.app.actions.transfer import TransferMachine, summary_sentence
+from convener.app.actions.transfer import TransferError, TransferMachine, summary_sentence
 from convener.config import ConfigError, load_config
 from convener.ofp.dialog import Feature, Token
 from convener.settings import load_section
@@ -145,7 +145,7 @@ def test_dialplan_target_is_blind():
     m = TransferMachine("desk", kind="dialplan")
     assert m.start().action == "continue"
     assert m.state == "continued"
-    with pytest.raises(Exception):
+    with pytest.raises(TransferError):
         m.start()
 
 
@@ -211,5 +211,5 @@ def test_transfer_settings():
         load_section(TransferSettings, {"targets": {"x": {"kind": "dial", "endpoint": "SIP/1;rm -rf"}}})
     with pytest.raises(ConfigError, match="context"):
         load_section(TransferSettings, {"targets": {"x": {"kind": "dialplan"}}})
-    with pytest.raises(ConfigError, match="targets.x y"):
+    with pytest.raises(ConfigError, match=r"targets\.x y"):
         load_section(TransferSettings, {"targets": {"x y": {"endpoint": "PJSIP/op"}}})
