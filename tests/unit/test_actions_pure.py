@@ -49,6 +49,8 @@ PERSON = [
     "Talk to someone",
     "I need a human",
     "Can you connect me to a representative?",
+    "Operator please. Operator please.",
+    "Hmm. A real person!",
 ]
 
 NOT_PERSON = [
@@ -70,6 +72,7 @@ NOT_PERSON = [
     "yes",
     "Who is the operator of this flight",
     "a room for four persons",
+    "Book a hotel. In Chicago.",
 ]
 
 
@@ -129,6 +132,12 @@ def test_peer_gone_before_answer(cause, why):
     m = TransferMachine("operator")
     m.start()
     assert m.peer_gone(cause).failure == why
+
+
+def test_unanswered_ring_ends_with_a_bare_hangup():
+    m = TransferMachine("operator")
+    m.start()
+    assert m.peer_gone(16, rang_out=True).failure == "no_answer"
 
 
 def test_timeout_and_hangup_during_summary():

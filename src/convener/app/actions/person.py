@@ -51,7 +51,9 @@ def wants_person(text: str) -> bool:
     t = _normal(text)
     if not t:
         return False
-    if _BARE.match(t):
+    # A sentence that is only the request: "Operator please. Operator please." (a recogniser
+    # may repeat it; a caller may say it twice).
+    if any(_BARE.match(_normal(sentence)) for sentence in re.split(r"[.!?;]+", text) if sentence.strip()):
         return True
     for pattern in (_REACH, _WANT):
         for m in pattern.finditer(t):

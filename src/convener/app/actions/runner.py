@@ -210,9 +210,11 @@ class CallActions:
             step = m._fail("failed")
             await self._returned(name, label, step.failure, requested_by)
             return
-        deadline = asyncio.get_running_loop().time() + s.ring_seconds(name) + 5
+        loop = asyncio.get_running_loop()
+        rings_out = loop.time() + s.ring_seconds(name) - 0.5
+        deadline = rings_out + 5.5
         while m.state in ("dialling", "answered"):
-            step = await self._next_step(m, deadline)
+            step = await self._next_step(m, deadline, rings_out)
             if step.action == "play_summary":
                 await self._play_summary(name)
                 step = self._peer_gone_meanwhile(m) or m.summary_played()
@@ -237,16 +239,17 @@ class CallActions:
         log.info("call %s: dialling %s (%s) for %.0f s", call.id, endpoint, self.peer_id, ring)
         await call.ari.dial(self.peer_id, timeout=max(1, round(ring)))
 
-    async def _next_step(self, m: TransferMachine, deadline: float) -> Step:
+    async def _next_step(self, m: TransferMachine, deadline: float, rings_out: float) -> Step:
         remaining = deadline - asyncio.get_running_loop().time()
         try:
             event = await asyncio.wait_for(self._peer_events.get(), max(0.0, remaining))
         except TimeoutError:
             return m.timed_out()
+        log.debug("call %s: %s: %s", self.call.id, self.peer_id, event)
         if isinstance(event, ev.Dial):
             return m.dial_status(event.dialstatus)
         cause = event.cause if isinstance(event, ev.ChannelDestroyed | ev.ChannelHangupRequest) else 0
-        return m.peer_gone(cause)
+        return m.peer_gone(cause, rang_out=asyncio.get_running_loop().time() >= rings_out)
 
     def _peer_gone_meanwhile(self, m: TransferMachine) -> Step | None:
         while not self._peer_events.empty():

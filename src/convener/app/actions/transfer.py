@@ -86,10 +86,12 @@ class TransferMachine:
         self._go("connected")
         return Step("connect")
 
-    def peer_gone(self, cause: int = 0) -> Step:
-        """The dialled channel went away (hung up, or never answered)."""
+    def peer_gone(self, cause: int = 0, rang_out: bool = False) -> Step:
+        """The dialled channel went away (hung up, or never answered). ``rang_out``: it went
+        when the ring timeout ran out (ARI's dial ends an unanswered ring with a bare hangup,
+        no NOANSWER status)."""
         if self.state == "dialling":
-            return self._fail(_CAUSES.get(cause, "failed"))
+            return self._fail("no_answer" if rang_out else _CAUSES.get(cause, "failed"))
         if self.state == "answered":  # hung up during the summary
             return self._fail("failed")
         if self.state == "connected":
