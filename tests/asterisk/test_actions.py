@@ -79,9 +79,9 @@ class Call:
             await media.wait_quiet(1.0, 15.0, since=first)
         return self
 
-    async def say(self, text: str) -> str:
+    async def say(self, text: str, reply_timeout: float = 10.0) -> str:
         pcm = await self.voice.speak(text)
-        await _turn(self.leg, self.voice, text, pcm, self.report, 10.0, 1.2, lambda m: None)
+        await _turn(self.leg, self.voice, text, pcm, self.report, reply_timeout, 1.2, lambda m: None)
         return _words(self.report.turns[-1].heard)
 
     def heard_since(self, t: float) -> bytes:

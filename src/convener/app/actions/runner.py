@@ -219,9 +219,9 @@ class CallActions:
                 await self._play_summary(name)
                 step = self._peer_gone_meanwhile(m) or m.summary_played()
             if step.action == "connect":
-                await self._connect(name)
-                if requested_by:
+                if requested_by:  # now: once the caller leaves, the room's floor may close
                     self.tell_agent(requested_by, "transfer", "done")
+                await self._connect(name)
             elif step.action == "tell_caller":
                 await self._returned(name, label, step.failure, requested_by)
 
