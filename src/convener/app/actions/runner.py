@@ -286,11 +286,13 @@ class CallActions:
 
     async def _connect(self, name: str) -> None:
         call = self.call
-        await set_outcome(call, f"transferred:{name}")
         await call.stop_features()  # the caller's listener and private voice: they leave the room
-        await call.app.rooms.leave(call.room, call.id)
+        # Shielded: if the caller hangs up now, the call's release must not cut the room's
+        # clean-up (its voice leg and anchor) in the middle.
         call.ledger.forget("room", call.room)
+        await asyncio.shield(call.app.rooms.leave(call.room, call.id))
         await call.ari.add_channel(self.bridge_id, call.id)
+        await set_outcome(call, f"transferred:{name}")
         call.end_reason = f"transferred to {name}"
         log.info("call %s: connected to %s in bridge %s", call.id, name, self.bridge_id)
 
