@@ -187,8 +187,8 @@ class CallActions:
     async def _transfer(self, name: str, requested_by: str | None = None, announce: bool = True) -> None:
         s = self.settings
         target = s.targets.get(name)
-        if target is None:  # by voice with no target; agents' names were checked already
-            self.speak(Utterance(text=s.say_no_target, label="convener"))
+        if target is None:  # agents' and the person target's names were checked already
+            log.warning("call %s: no transfer target %r", self.call.id, name)
             return
         label = s.label(name)
         self.transfers += 1

@@ -24,9 +24,9 @@ class TransferTarget:
     # who answers what the call is about, then connects the caller (warm).
     kind: Literal["dialplan", "dial"] = "dial"
     endpoint: str = ""  # dial: "PJSIP/operator" or "Local/600@from-internal"
-    context: str = ""  # dialplan
-    extension: str = ""  # dialplan
-    priority: int = 1  # dialplan
+    context: str = ""  # dialplan: the context ("from-internal" on FreePBX)
+    extension: str = ""  # dialplan: an extension, a queue's or a ring group's number
+    priority: int = 1  # dialplan: the priority to start at
     ring_timeout: float = 0.0  # dial: seconds; 0 = the section's ring_timeout
     label: str = ""  # how the caller hears it named: "an operator", "sales"
     summary: bool = True  # dial: the person hears a one-sentence summary before the caller
@@ -46,16 +46,20 @@ class TransferTarget:
 
 @dataclass
 class TransferSettings:
+    # Where callers can be handed: [transfer.targets.NAME] tables (docs/actions.md).
     targets: dict[str, TransferTarget] = field(default_factory=dict)
     # The target a caller who asks for a real person is handed to ("" = not by voice).
     person_target: str = ""
+    # Seconds a dial target rings before the caller is told nobody answers.
     ring_timeout: float = 20.0
-    # What the caller hears (``{label}`` is the target's label or name).
+    # What the caller hears while the target is dialled (``{label}``: the target's label or name).
     say_connecting: str = "Please hold, I'm putting you through to {label}."
+    # What the caller hears when the target is busy; they stay with the agents.
     say_busy: str = "Sorry, {label} is busy right now. You're still with the assistants."
+    # ... when nobody answers within the ring timeout.
     say_no_answer: str = "Sorry, {label} is not answering. You're still with the assistants."
+    # ... when the dial failed (congestion, unavailable, an ARI error).
     say_failed: str = "Sorry, I couldn't reach {label}. You're still with the assistants."
-    say_no_target: str = "Sorry, there is nobody I can put you through to."
 
     def validate(self) -> None:
         for name in self.targets:
