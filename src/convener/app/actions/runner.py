@@ -133,7 +133,9 @@ class CallActions:
             await set_outcome(self.call, "hung_up_by_convener")
             await self.call.hangup()
         elif action.kind == "transfer":
-            await self._transfer(action.target, requested_by=agent_uri, announce=spoken is None)
+            # The agent's own words ("connecting you to sales") stand for "please hold".
+            await self._transfer(action.target, requested_by=agent_uri,
+                                 announce=spoken is None or not spoken.text.strip())
         elif action.kind == "dtmf":
             try:
                 await self.call.ari.send_dtmf(self.call.id, action.digits)
