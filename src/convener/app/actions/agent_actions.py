@@ -33,8 +33,6 @@ ACTION_FEATURE = "x-convener-action"
 ACTION_MIME = "application/vnd.convener.action+json"
 RESULT_FEATURE = "x-convener-action-result"
 RESULT_MIME = "application/vnd.convener.action-result+json"
-DTMF_FEATURE = "x-convener-dtmf"
-DTMF_MIME = "application/vnd.convener.dtmf+json"
 
 ActionKind = Literal["transfer", "hangup", "dtmf", "collect"]
 Status = Literal["done", "refused", "failed"]
@@ -110,10 +108,6 @@ def result_text(action: str, status: Status, reason: str = "", detail: str = "")
     if status == "done":
         return f"convener: {what} done."
     return f"convener: {what} {status} {reason}".rstrip() + (f": {detail}" if detail else "") + "."
-
-
-def dtmf_feature(digits: str, ended_by: str) -> Feature:
-    return Feature(DTMF_MIME, [Token(value={"digits": digits, "endedBy": ended_by})])
 
 
 @dataclass
