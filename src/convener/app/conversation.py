@@ -31,6 +31,7 @@ from convener.speech.turns.flux import Cancel, Final, FluxTurnGate, Prepare
 from convener.timings import TurnTimings
 
 if TYPE_CHECKING:
+    from convener.app.actions.runner import CallActions
     from convener.app.application import ConvenerApp
     from convener.app.call import Call
     from convener.ofp.session import AgentReply, FloorSession
@@ -81,6 +82,8 @@ class RoomConversation:
         self.private: dict[str, Speaker] = {}
         self._turns: asyncio.Lock = asyncio.Lock()
         self.last_reply_for: str | None = None  # the caller whose turn was answered last
+        # speakerUri -> that caller's telephony actions (transfer, hang-up, digits; app.actions).
+        self.actions: dict[str, CallActions] = {}
         speaker.on_spoken.append(self._spoken)
         app.ofp_sessions.add(session)
         # Replies caused by envelopes external agents POST to our endpoint are spoken too.
@@ -156,10 +159,10 @@ class RoomConversation:
 
     def _speak_reply(self, reply: AgentReply, timings: TurnTimings | None,
                      reply_for: str | None = None) -> None:
-        utt = Utterance(text=reply.text or "", ssml=reply.ssml,
-                        audio_urls=tuple(reply.audio_urls or ()),
-                        label=reply.agent_name, timings=timings, reply_for=reply_for,
-                        event_id=reply.event_id)
+        utt: Utterance | None = Utterance(text=reply.text or "", ssml=reply.ssml,
+                                          audio_urls=tuple(reply.audio_urls or ()),
+                                          label=reply.agent_name, timings=timings,
+                                          reply_for=reply_for, event_id=reply.event_id)
         if reply.private_to:
             # A private utterance is played on its caller's channel only; to someone not (or
             # no longer) in the room it is not spoken at all.
@@ -167,10 +170,42 @@ class RoomConversation:
             if private is None:
                 log.info("private utterance to %s: not in room %s, not spoken", reply.private_to,
                          self.room.name)
-                return
-            private.say(utt)
+                utt = None
+            else:
+                private.say(utt)
+        else:
+            self.speaker.say(utt)
+        if reply.features and not reply.from_convener:
+            self._agent_action(reply, utt, reply.private_to or reply_for)
+
+    def _agent_action(self, reply: AgentReply, spoken: Utterance | None, caller: str | None) -> None:
+        """An ``x-convener-action`` on an agent's utterance (docs/actions.md)."""
+        from convener.app.actions.agent_actions import Refusal, parse_action
+
+        action = parse_action(reply.features, self.app.config.transfer.targets)
+        if action is None:
             return
-        self.speaker.say(utt)
+        actions = self.actions.get(caller) if caller else None
+        if actions is None and len(self.actions) == 1:
+            actions = next(iter(self.actions.values()))  # one caller in the room: theirs
+        if actions is None:
+            log.info("action from %s: no caller to act on", reply.agent_name)
+            self.session.tell_agent(reply.speaker_uri, "convener: action refused @noCaller.", {})
+            return
+        if isinstance(action, Refusal) or action.kind != "transfer" or self.callers <= 1 \
+                or caller is not None:
+            actions.run_agent_action(action, reply.speaker_uri, spoken)
+        else:
+            actions.run_agent_action(Refusal("transfer", "@ambiguous", "name the caller: several are in the room"),
+                                     reply.speaker_uri, spoken)
+
+    async def digits_turn(self, digits: str, speaker_uri: str | None) -> None:
+        """Keys the caller pressed for an agent's ``collect``: the caller's next utterance."""
+        timings = TurnTimings(f"dtmf-{int(time.monotonic() * 1000)}")
+        try:
+            await self.turn(digits, speaker_uri, "caller", timings)
+        except Exception:
+            log.exception("digits turn failed")
 
     async def _filler(self, timings: TurnTimings) -> None:
         wait = self.app.config.voice.filler_after_ms / 1000
@@ -237,6 +272,7 @@ class CallerVoice:
         self._skew = 0.0  # real clock minus media time of the last frame
         self._flux: FluxTurnGate | None = None
         self._flux_wait: asyncio.Future[str] | None = None  # our VAD ended the turn: Flux's text
+        self.actions: CallActions | None = None
 
     async def start(self, call: Call) -> None:
         room = self.app.rooms.rooms[call.room]
@@ -263,6 +299,10 @@ class CallerVoice:
                                        conv.room.bridge_id, channel_id=call.id)
         self.private_speaker.on_spoken.append(conv._spoken)
         conv.private[self.speaker_uri] = self.private_speaker
+        from convener.app.actions.runner import CallActions
+
+        self.actions = CallActions(call, conv, self.speech.tts, self.private_speaker.say, self.speaker_uri)
+        conv.actions[self.speaker_uri] = self.actions
         rate = self.listener.transport.sample_rate
         self._vad = self.speech.vad(rate)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
@@ -479,6 +519,17 @@ class CallerVoice:
             log.info("call %s: turn %s had no words", call.id, turn_id)
             return
         log.info("call %s: caller said %r", call.id, text)
+        actions = self.actions
+        if actions is not None and actions.transferring:
+            log.info("call %s: turn %r not routed: a transfer is under way", call.id, text)
+            return
+        if actions is not None and actions.person_request(text):
+            log.info("call %s: the caller asks for a person: transfer to %s", call.id,
+                     self.app.config.transfer.person_target)
+            self.conversation._log(call.channel.caller.name or "caller", text)
+            actions.transfer_to(self.app.config.transfer.person_target)
+            self.app.record_turn(timings, text)
+            return
         try:
             await self.conversation.turn(text, self.speaker_uri, call.channel.caller.name or "caller",
                                          timings)
@@ -516,6 +567,7 @@ class CallerVoice:
         conv = self.conversation
         if conv is not None and self.speaker_uri is not None:
             conv.private.pop(self.speaker_uri, None)
+            conv.actions.pop(self.speaker_uri, None)
         if self.private_speaker is not None:
             await self.private_speaker.close()
         if self.private_voice is not None:

@@ -164,6 +164,19 @@ class AriClient:
             formats=formats), body=body)
         return Channel.from_json(r)
 
+    async def create_channel(self, endpoint: str, *, app: str, channel_id: str,
+                             formats: str | None = None, app_args: str = "") -> Channel:
+        """A channel in our application that is not dialled yet (``dial`` rings it)."""
+        r = await self.request("POST", "/channels/create", params=_params(
+            endpoint=endpoint, app=app, channelId=channel_id, formats=formats,
+            appArgs=app_args or None))
+        return Channel.from_json(r)
+
+    async def dial(self, channel_id: str, *, timeout: int = 30, caller: str | None = None) -> None:
+        """Ring a channel made by ``create_channel``; ``Dial`` events tell how it goes."""
+        await self.request("POST", f"/channels/{channel_id}/dial", params=_params(
+            timeout=timeout, caller=caller))
+
     async def snoop(self, channel_id: str, *, app: str, snoop_id: str, spy: str = "in",
                     whisper: str = "none", app_args: str = "") -> Channel:
         r = await self.request("POST", f"/channels/{channel_id}/snoop", params=_params(

@@ -27,6 +27,8 @@ CONF_FILES = ("asterisk.conf", "modules.conf", "logger.conf", "http.conf", "ari.
               "extensions.conf", "pjsip.conf", "rtp.conf")
 # The PJSIP endpoints of pjsip.conf (one password for all): several phones can share a room.
 SIP_USERS = ("phone1", "phone2", "phone3")
+# Modules loaded in place when modules.conf changes on a running sandbox.
+LOAD_IN_PLACE = ("chan_audiosocket.so",)
 # How a running Asterisk takes a changed file without a restart (the others need one).
 RELOADS = {"pjsip.conf": "module reload res_pjsip.so", "extensions.conf": "dialplan reload",
            "rtp.conf": "module reload res_rtp_asterisk.so", "ari.conf": "module reload res_ari.so",
@@ -209,6 +211,11 @@ class Sandbox:
                 if all(f" {user} " in shown for user in SIP_USERS):
                     break
                 time.sleep(0.1)
+        if "modules.conf" in changed:
+            # Modules a newer modules.conf no longer keeps out (chan_audiosocket, for the
+            # AudioSocket transport) are loaded in place; loading one twice is harmless.
+            for module in LOAD_IN_PLACE:
+                self.asterisk_cli(f"module load {module}")
         if need_restart:
             self.progress(f"{', '.join(need_restart)} changed: `convener sandbox restart` applies it")
 
