@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -249,3 +250,65 @@ async def run_multinode(config: Config, creds: Credentials, node_b: Sandbox, kam
         await ari_a.close()
         if os.environ.get("CONVENER_TEST_SHOW_KAMAILIO"):
             print(kamailio.tail())
+
+
+async def test_transcripts_of_both_nodes_in_one_postgres(config: Config, creds: Credentials, node_b: Sandbox,
+                                                         kamailio: Kamailio, tmp_path: Path) -> None:
+    """One PostgreSQL holds the transcripts of both nodes, the agents are shared, and
+    ``convener transcripts`` on either node lists the conversations of both."""
+    from convener.app.stack import Stack
+    from convener.ops.transcript_writer import TranscriptWriter
+    from pg_cluster import throwaway_postgres, why_not
+
+    if why_not():
+        pytest.skip(why_not())
+    b = node_b.credentials()
+    config.speech.tts = "espeak"  # the cheapest voice: two nodes' speech share two cores
+    config_b = copy.deepcopy(config)
+    config_b.ari.url, config_b.ari.user, config_b.ari.password = b.ari_url, b.ari_user, b.ari_password
+    uri = f"sip:100@127.0.0.1:{kamailio.port}"
+    phones: list[Phone] = []
+    with throwaway_postgres() as pg_url:
+        for cfg, node in ((config, "node-a"), (config_b, "node-b")):
+            cfg.ops.transcripts_url, cfg.ops.node_id = pg_url, node
+        writers = [await TranscriptWriter.open(config.ops), await TranscriptWriter.open(config_b.ops)]
+        try:
+            async with Stack(config) as stack_a:
+                config_b.ofp.agents = dict(config.ofp.agents)  # node b talks to the same agents
+                async with Stack(config_b, agents=False) as stack_b:
+                    apps = [stack_a.app, stack_b.app]
+                    for app, writer in zip(apps, writers, strict=True):
+                        assert app is not None
+                        app.transcripts = writer
+                    for n in range(2):
+                        phone = Phone(creds.sip_user, creds.sip_password, kamailio.port, tmp_path / f"p{n}",
+                                      regint=0, mic_seconds=60)
+                        phones.append(phone)
+                        await phone.start()
+                        mark = await phone.dial(uri)
+                        await phone.wait_event("CALL_ESTABLISHED", 15, since=mark)
+                    await wait_until(lambda: all(len(a.calls) == 1 for a in apps), 10,  # type: ignore[union-attr]
+                                     "one call on each node")
+                    await asyncio.sleep(4.0)  # the conversation opens and greets
+                    for phone in phones:
+                        await phone.hangup()
+                    await wait_until(lambda: not any(a.calls for a in apps), 15,  # type: ignore[union-attr]
+                                     "both conveners to release their calls")
+        finally:
+            for phone in phones:
+                await phone.close()
+            for writer in writers:
+                await writer.close()
+        listings = {}
+        for node in ("node-a", "node-b"):
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).parents[2] / "src"),
+                                                                          os.environ.get("PYTHONPATH", "")) if p),
+                   "CONVENER__OPS__TRANSCRIPTS_URL": pg_url, "CONVENER__OPS__NODE_ID": node}
+            r = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "convener", "transcripts"],
+                                        env=env, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            listings[node] = r.stdout
+        print(listings["node-a"])
+        for node, out in listings.items():
+            assert " node-a " in out and " node-b " in out, f"`convener transcripts` on {node}:\n{out}"
+        assert listings["node-a"] == listings["node-b"]
