@@ -66,6 +66,20 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def free_sip_port(avoid: int) -> int:
+    """A port free for both UDP and TCP (baresip binds both for SIP), other than ``avoid``."""
+    while True:
+        port = free_port(socket.SOCK_DGRAM)
+        if port == avoid:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
 def read_heard(path: Path) -> np.ndarray:
     """A phone's recording as int16 at 8 kHz."""
     with wave.open(str(path), "rb") as w:
@@ -98,7 +112,7 @@ class Phone:
         write_wav(mic, bytes(8000 * 2 * self.mic_seconds))  # a silent caller
         ctrl = free_port()
         write_config(self.dir, self.user, self.password, self.sip_port, mic,
-                     listen=free_port(socket.SOCK_DGRAM), ctrl_port=ctrl, regint=self.regint)
+                     listen=free_sip_port(avoid=ctrl), ctrl_port=ctrl, regint=self.regint)
         self._log = (self.dir / "baresip.log").open("wb")
         self._proc = await asyncio.create_subprocess_exec(
             BARESIP, "-f", str(self.dir), stdin=asyncio.subprocess.DEVNULL, stdout=self._log,
