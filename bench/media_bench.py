@@ -70,7 +70,21 @@ def energy_vad(pcm16: bytes, sample_rate: int) -> float:
     return 1.0 if len(x) and float(np.sqrt(np.mean(x * x))) > 500.0 else 0.0
 
 
+_BATCHES: dict[int, object] = {}
+
+
+def silero_batch(rate: int):
+    """The process's one batched Silero (convener.speech.vad_batch) at ``rate``."""
+    from convener.speech.vad_batch import SileroBatch
+
+    if rate not in _BATCHES:
+        _BATCHES[rate] = SileroBatch(rate)
+    return _BATCHES[rate]
+
+
 def make_vad(kind: str, rate: int):
+    if kind == "batched":  # Silero batched across calls, run off the loop (vad_batch)
+        return silero_batch(rate).stream()
     if kind == "silero":
         from convener.speech.vad import SileroVad  # the speech engineer's VAD
 
@@ -231,9 +245,17 @@ async def macro_round(conn: Connection, n: int, seconds: float, fmt_name: str,
     turns = [0]
 
     async def consume(t: RtpTransport) -> None:
-        det = TurnDetector(make_vad(vad_kind, rate), settings)
-        async for f in t.frames():
-            turns[0] += len(det.process(f))
+        vad = make_vad(vad_kind, rate)
+        det = TurnDetector(vad, settings)
+        try:
+            async for f in t.frames():
+                turns[0] += len(det.process(f))
+        finally:
+            if hasattr(vad, "close"):
+                vad.close()
+
+    if vad_kind == "batched":
+        tasks.append(asyncio.create_task(silero_batch(rate).run(FRAME_S)))
 
     rng = np.random.default_rng(1)
 
@@ -282,7 +304,7 @@ def main() -> None:
     ap.add_argument("--calls", default="1,25,50,100,150,200,300,400")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--format", default="ulaw", choices=("ulaw", "slin16"))
-    ap.add_argument("--vad", default="energy", choices=("energy", "silero"))
+    ap.add_argument("--vad", default="energy", choices=("energy", "silero", "batched"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the per-call late-frame warnings are summarised
 

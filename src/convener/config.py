@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from convener.app.actions.settings import TransferSettings
 from convener.app.voice_settings import VoiceSettings
 from convener.llm.settings import LlmSettings
 from convener.media.settings import MediaSettings
@@ -100,6 +101,7 @@ class Config:
     ops: OpsSettings = field(default_factory=OpsSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    transfer: TransferSettings = field(default_factory=TransferSettings)
 
 
 # Environment variables that override single keys (secrets stay out of the file).

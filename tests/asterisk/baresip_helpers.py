@@ -34,8 +34,9 @@ def write_wav(path: Path, pcm: bytes, rate: int = 8000) -> None:
 
 
 def write_config(d: Path, user: str, password: str, sip_port: int, mic: Path, listen: int = 5072,
-                 ctrl_port: int | None = None) -> None:
-    """baresip's ``config`` and ``accounts`` in folder ``d`` (its -f), recordings into ``d``."""
+                 ctrl_port: int | None = None, regint: int = 60) -> None:
+    """baresip's ``config`` and ``accounts`` in folder ``d`` (its -f), recordings into ``d``.
+    ``regint=0``: the phone does not register (it calls through a proxy)."""
     ctrl = (f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nmodule_app ctrl_tcp.so\n"
             if ctrl_port is not None else "module stdio.so\n")
     (d / "config").write_text(f"""poll_method epoll
@@ -56,13 +57,27 @@ module_app account.so
 module_app menu.so
 {ctrl}""")
     (d / "accounts").write_text(f"<sip:{user}@127.0.0.1:{sip_port}>;auth_pass={password};"
-                                "regint=60;audio_codecs=PCMU\n")
+                                f"regint={regint};audio_codecs=PCMU\n")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_sip_port(avoid: int) -> int:
+    """A port free for both UDP and TCP (baresip binds both for SIP), other than ``avoid``."""
+    while True:
+        port = free_port(socket.SOCK_DGRAM)
+        if port == avoid:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def read_heard(path: Path) -> np.ndarray:
@@ -79,9 +94,10 @@ def read_heard(path: Path) -> np.ndarray:
 class Phone:
     """One baresip phone (``user`` of the sandbox's pjsip.conf) in folder ``d``."""
 
-    def __init__(self, user: str, password: str, sip_port: int, d: Path, mic_seconds: int = 600) -> None:
+    def __init__(self, user: str, password: str, sip_port: int, d: Path, mic_seconds: int = 600,
+                 regint: int = 60) -> None:
         self.user, self.password, self.sip_port, self.dir = user, password, sip_port, d
-        self.mic_seconds = mic_seconds
+        self.mic_seconds, self.regint = mic_seconds, regint
         self.events: list[dict[str, Any]] = []
         self._proc: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -96,7 +112,7 @@ class Phone:
         write_wav(mic, bytes(8000 * 2 * self.mic_seconds))  # a silent caller
         ctrl = free_port()
         write_config(self.dir, self.user, self.password, self.sip_port, mic,
-                     listen=free_port(socket.SOCK_DGRAM), ctrl_port=ctrl)
+                     listen=free_sip_port(avoid=ctrl), ctrl_port=ctrl, regint=self.regint)
         self._log = (self.dir / "baresip.log").open("wb")
         self._proc = await asyncio.create_subprocess_exec(
             BARESIP, "-f", str(self.dir), stdin=asyncio.subprocess.DEVNULL, stdout=self._log,

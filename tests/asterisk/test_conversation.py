@@ -84,6 +84,7 @@ async def test_convener_call_json_command(stack: Stack):
     assert turn["said"] == "What is the weather in Denver"
     assert "denver" in _words(turn["heard"]), turn
     assert 0 < turn["latency_ms"] < 5000
+    assert report["outcome"] == {"kind": "caller_hung_up", "target": None}
 
 
 async def test_ofp_endpoint_serves_the_live_conversation(stack: Stack, config, caller):

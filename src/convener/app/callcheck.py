@@ -49,6 +49,9 @@ class CallReport:
     greeting: str = ""
     turns: list[TurnResult] = field(default_factory=list)
     error: str = ""
+    # How the call ended for the caller: {"kind": transferred | hung_up_by_convener | continued
+    # | caller_hung_up, "target": the transfer target's name or None}.
+    outcome: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,10 +170,13 @@ async def spoken_call(config: Config, items: list[str | Path], *, room: str | No
                 report.greeting = await voice.hear(media.audio_between(first - 0.1, time.monotonic()))
                 say(f"convener: {report.greeting}")
             for said, pcm in audio:
+                if leg.ended:  # convener hung up (an agent's hang-up action) or transferred away
+                    break
                 await _turn(leg, voice, said, pcm, report, reply_timeout, quiet_s, say)
             report.ok = all(t.latency_ms is not None for t in report.turns)
         finally:
             await leg.hangup()
+            report.outcome = leg.outcome()
     return report
 
 

@@ -215,6 +215,7 @@ async def test_call(cfg, room: str | None, hold: float) -> dict:
             report["held_s"] = hold
             await leg.hangup()
             await leg.wait_ended()
+            report["outcome"] = leg.outcome()
             report["ok"] = True
     except AriError as e:
         report["error"] = str(e)

@@ -31,6 +31,7 @@ from convener.speech.turns.flux import Cancel, Final, FluxTurnGate, Prepare
 from convener.timings import TurnTimings
 
 if TYPE_CHECKING:
+    from convener.app.actions.runner import CallActions
     from convener.app.application import ConvenerApp
     from convener.app.call import Call
     from convener.ofp.floor_state import FloorState
@@ -83,6 +84,8 @@ class RoomConversation:
         self._turns: asyncio.Lock = asyncio.Lock()
         self.last_reply_for: str | None = None  # the caller whose turn was answered last
         self.resumed: FloorState | None = None  # the stored state this conversation went on from
+        # speakerUri -> that caller's telephony actions (transfer, hang-up, digits; app.actions).
+        self.actions: dict[str, CallActions] = {}
         speaker.on_spoken.append(self._spoken)
         app.ofp_sessions.add(session)
         # Replies caused by envelopes external agents POST to our endpoint are spoken too.
@@ -118,6 +121,8 @@ class RoomConversation:
             raise
         if app.transcripts is not None:
             app.transcripts.start_conversation(session.conversation_id, "", room.name)
+        if app.config.ops.record_calls:
+            await _record(app, room, session.conversation_id)
         conv = cls(app, room, session, speaker)
         conv.resumed = state
         conv.save_state()
@@ -131,10 +136,15 @@ class RoomConversation:
                                     self.session.floor_state(self.room.name).to_json())
 
     def _log(self, who: str, text: str, floor_holder: str | None = None) -> None:
-        self.transcript.append((time.time(), who, text))
+        at = time.time()
+        self.transcript.append((at, who, text))
         writer = self.app.transcripts
         if writer is not None:
-            writer.add_turn(self.session.conversation_id, who, text, None, floor_holder=floor_holder)
+            writer.add_turn(self.session.conversation_id, who, text, at, floor_holder=floor_holder)
+        feed = getattr(self.app, "feed", None)
+        if feed is not None:
+            feed.publish({"type": "line", "room": self.room.name, "conversation_id": self.session.conversation_id,
+                          "who": who, "text": text, "at": at, "floor_holder": floor_holder})
 
     def _spoken(self, utt: Utterance) -> None:
         heard = utt.heard_text()
@@ -179,10 +189,10 @@ class RoomConversation:
 
     def _speak_reply(self, reply: AgentReply, timings: TurnTimings | None,
                      reply_for: str | None = None) -> None:
-        utt = Utterance(text=reply.text or "", ssml=reply.ssml,
-                        audio_urls=tuple(reply.audio_urls or ()),
-                        label=reply.agent_name, timings=timings, reply_for=reply_for,
-                        event_id=reply.event_id)
+        utt: Utterance | None = Utterance(text=reply.text or "", ssml=reply.ssml,
+                                          audio_urls=tuple(reply.audio_urls or ()),
+                                          label=reply.agent_name, timings=timings,
+                                          reply_for=reply_for, event_id=reply.event_id)
         if reply.private_to:
             # A private utterance is played on its caller's channel only; to someone not (or
             # no longer) in the room it is not spoken at all.
@@ -190,10 +200,42 @@ class RoomConversation:
             if private is None:
                 log.info("private utterance to %s: not in room %s, not spoken", reply.private_to,
                          self.room.name)
-                return
-            private.say(utt)
+                utt = None
+            else:
+                private.say(utt)
+        else:
+            self.speaker.say(utt)
+        if reply.features and not reply.from_convener:
+            self._agent_action(reply, utt, reply.private_to or reply_for)
+
+    def _agent_action(self, reply: AgentReply, spoken: Utterance | None, caller: str | None) -> None:
+        """An ``x-convener-action`` on an agent's utterance (docs/actions.md)."""
+        from convener.app.actions.agent_actions import Refusal, parse_action
+
+        action = parse_action(reply.features, self.app.config.transfer.targets)
+        if action is None:
             return
-        self.speaker.say(utt)
+        actions = self.actions.get(caller) if caller else None
+        if actions is None and len(self.actions) == 1:
+            actions = next(iter(self.actions.values()))  # one caller in the room: theirs
+        if actions is None:
+            log.info("action from %s: no caller to act on", reply.agent_name)
+            self.session.tell_agent(reply.speaker_uri, "convener: action refused @noCaller.", {})
+            return
+        if isinstance(action, Refusal) or action.kind != "transfer" or self.callers <= 1 \
+                or caller is not None:
+            actions.run_agent_action(action, reply.speaker_uri, spoken)
+        else:
+            actions.run_agent_action(Refusal("transfer", "@ambiguous", "name the caller: several are in the room"),
+                                     reply.speaker_uri, spoken)
+
+    async def digits_turn(self, digits: str, speaker_uri: str | None) -> None:
+        """Keys the caller pressed for an agent's ``collect``: the caller's next utterance."""
+        timings = TurnTimings(f"dtmf-{int(time.monotonic() * 1000)}")
+        try:
+            await self.turn(digits, speaker_uri, "caller", timings)
+        except Exception:
+            log.exception("digits turn failed")
 
     async def _filler(self, timings: TurnTimings) -> None:
         wait = self.app.config.voice.filler_after_ms / 1000
@@ -223,6 +265,19 @@ class RoomConversation:
             self.app.transcripts.end_conversation(self.session.conversation_id, None, "room closed")
 
 
+async def _record(app: ConvenerApp, room: Room, conversation_id: str) -> None:
+    """Start the room's recording (``ops.record_calls``); a refusal is logged, the call goes on."""
+    from convener.ari.errors import AriError
+    from convener.ops.console.recordings import recording_name
+
+    name = recording_name(conversation_id)
+    try:
+        await app.ari.record_bridge(room.bridge_id, name)
+        log.info("room %s: recording as %s", room.name, name)
+    except AriError as e:
+        log.warning("room %s: recording could not start (%s); the call goes on unrecorded", room.name, e)
+
+
 class CallerVoice:
     """CallFeature: one caller's side of the spoken conversation."""
 
@@ -248,6 +303,7 @@ class CallerVoice:
         self._skew = 0.0  # real clock minus media time of the last frame
         self._flux: FluxTurnGate | None = None
         self._flux_wait: asyncio.Future[str] | None = None  # our VAD ended the turn: Flux's text
+        self.actions: CallActions | None = None
 
     async def start(self, call: Call) -> None:
         room = self.app.rooms.rooms[call.room]
@@ -275,6 +331,10 @@ class CallerVoice:
                                        conv.room.bridge_id, channel_id=call.id)
         self.private_speaker.on_spoken.append(conv._spoken)
         conv.private[self.speaker_uri] = self.private_speaker
+        from convener.app.actions.runner import CallActions
+
+        self.actions = CallActions(call, conv, self.speech.tts, self.private_speaker.say, self.speaker_uri)
+        conv.actions[self.speaker_uri] = self.actions
         rate = self.listener.transport.sample_rate
         self._vad = self.speech.vad(rate)
         if not hasattr(self.speech.asr, "transcribe_pcm"):
@@ -511,6 +571,17 @@ class CallerVoice:
             log.info("call %s: turn %s had no words", call.id, turn_id)
             return
         log.info("call %s: caller said %r", call.id, text)
+        actions = self.actions
+        if actions is not None and actions.transferring:
+            log.info("call %s: turn %r not routed: a transfer is under way", call.id, text)
+            return
+        if actions is not None and actions.person_request(text):
+            log.info("call %s: the caller asks for a person: transfer to %s", call.id,
+                     self.app.config.transfer.person_target)
+            self.conversation._log(call.channel.caller.name or "caller", text)
+            actions.transfer_to(self.app.config.transfer.person_target)
+            self.app.record_turn(timings, text)
+            return
         try:
             await self.conversation.turn(text, self.speaker_uri, call.channel.caller.name or "caller",
                                          timings)
@@ -548,6 +619,7 @@ class CallerVoice:
         conv = self.conversation
         if conv is not None and self.speaker_uri is not None:
             conv.private.pop(self.speaker_uri, None)
+            conv.actions.pop(self.speaker_uri, None)
         if self.private_speaker is not None:
             await self.private_speaker.close()
         if self.private_voice is not None:

@@ -19,6 +19,7 @@ import contextlib
 from convener.ari.errors import AriError
 from convener.ari.rest import AriClient, gone_ok
 from convener.config import AriSettings
+from convener.media.audiosocket_transport import AudioSocketTransport
 from convener.media.rtp_transport import RtpTransport
 from convener.media.settings import MediaSettings
 from convener.media.transport import MediaTransport
@@ -73,6 +74,8 @@ async def _open(ari: AriClient, ari_settings: AriSettings, media: MediaSettings,
             with contextlib.suppress(AriError):
                 await gone_ok(ari.hangup(channel_id))
             raise
+    if media.transport == "audiosocket":
+        return await _open_audiosocket(ari, media, channel_id, app)
     ch = await ari.external_media(app=app, channel_id=channel_id, transport="websocket",
                                   encapsulation="none", connection_type="server",
                                   external_host="INCOMING", format=media.format)
@@ -90,6 +93,27 @@ async def _open(ari: AriClient, ari_settings: AriSettings, media: MediaSettings,
             raise
         return ws
     except BaseException:
+        with contextlib.suppress(AriError):
+            await gone_ok(ari.hangup(channel_id))
+        raise
+
+
+async def _open_audiosocket(ari: AriClient, media: MediaSettings, channel_id: str, app: str) -> MediaTransport:
+    """AudioSocket: listen, ask for ``externalMedia`` towards us, wait for Asterisk to connect."""
+    sock = AudioSocketTransport(media)
+    await sock.start()
+    try:
+        await ari.external_media(app=app, channel_id=channel_id, external_host=sock.external_host,
+                                 format=sock.asterisk_format, encapsulation="audiosocket",
+                                 transport="tcp", data=sock.uuid)
+        try:
+            await sock.wait_connected(STASIS_TIMEOUT)
+        except TimeoutError:
+            raise MediaLegError(f"externalMedia {channel_id}: Asterisk did not connect to AudioSocket "
+                                f"{sock.external_host} (is chan_audiosocket loaded?)") from None
+        return sock
+    except BaseException:
+        await sock.close()
         with contextlib.suppress(AriError):
             await gone_ok(ari.hangup(channel_id))
         raise

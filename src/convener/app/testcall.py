@@ -26,6 +26,18 @@ from convener.media.rtp_transport import RtpTransport
 from convener.media.settings import MediaSettings
 
 
+def call_outcome(var: str, caller_hung_up_at: float | None, ended_at: float | None) -> dict[str, str | None]:
+    """``{"kind", "target"}`` from what convener set on the call (``CONVENER_OUTCOME``) and
+    who ended it: ``transferred`` (target: the configured target's name), ``continued`` (back
+    to the dialplan: DTMF 0, a failed setup), ``hung_up_by_convener``, ``caller_hung_up``."""
+    kind, _, target = var.partition(":")
+    if kind in ("transferred", "continued", "hung_up_by_convener"):
+        return {"kind": kind, "target": target or None}
+    if ended_at is not None and (caller_hung_up_at is None or ended_at < caller_hung_up_at):
+        return {"kind": "hung_up_by_convener", "target": None}  # without saying so: an error, a shutdown
+    return {"kind": "caller_hung_up", "target": None}
+
+
 @dataclass
 class CallerLeg:
     """One test call: ``local_id`` is the caller's side, ``remote_id`` the leg convener gets."""
@@ -40,6 +52,8 @@ class CallerLeg:
     ended_at: float | None = None
     dialplan: list[tuple[str, str]] = field(default_factory=list)
     media: CallerMedia | None = None
+    outcome_var: str = ""  # CONVENER_OUTCOME as convener set it on the leg it got
+    hung_up_by_caller_at: float | None = None
     events: asyncio.Queue[ev.Event] = field(default_factory=asyncio.Queue)
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _bridged: asyncio.Event = field(default_factory=asyncio.Event)
@@ -58,6 +72,9 @@ class CallerLeg:
             self._bridged.set()
         elif isinstance(event, ev.ChannelDialplan) and cid == self.remote_id:
             self.dialplan.append((event.dialplan_app, event.dialplan_app_data))
+        elif isinstance(event, ev.ChannelVarset) and cid == self.remote_id \
+                and event.variable == "CONVENER_OUTCOME":
+            self.outcome_var = event.value
         elif isinstance(event, ev.ChannelDestroyed) and cid in (self.local_id, self.remote_id):
             self.ended_at = self.ended_at or now
             self._ended.set()
@@ -105,7 +122,13 @@ class CallerLeg:
     async def play(self, media: str) -> None:
         await self.caller.ari.play(self.local_id, media)
 
+    def outcome(self) -> dict[str, str | None]:
+        """How the call ended for the caller (``convener call --json``'s ``outcome``)."""
+        return call_outcome(self.outcome_var, self.hung_up_by_caller_at, self.ended_at)
+
     async def hangup(self) -> None:
+        if self.hung_up_by_caller_at is None and not self.ended:
+            self.hung_up_by_caller_at = time.monotonic()
         if self.media is not None:
             await self.media.close()
         await gone_ok(self.caller.ari.hangup(self.local_id))

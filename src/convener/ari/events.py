@@ -106,6 +106,16 @@ class ChannelVarset(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Dial(Event):
+    """A dial's progress. ``channel`` is the dialled channel (ARI's ``peer``)."""
+
+    type: ClassVar[str] = "Dial"
+    channel: Channel
+    dialstatus: str = ""
+    dialstring: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeCreated(Event):
     type: ClassVar[str] = "BridgeCreated"
     bridge: Bridge
@@ -215,6 +225,9 @@ _DECODERS: dict[str, tuple[type[Event], Any]] = {
         **_ch(d), "dialplan_app": str(d.get("dialplan_app", "")),
         "dialplan_app_data": str(d.get("dialplan_app_data", ""))}),
     "ChannelVarset": (ChannelVarset, _varset),
+    "Dial": (Dial, lambda d: {"channel": Channel.from_json(d.get("peer")),  # type: ignore[arg-type]
+                              "dialstatus": str(d.get("dialstatus", "")),
+                              "dialstring": str(d.get("dialstring", ""))}),
     "BridgeCreated": (BridgeCreated, _br),
     "BridgeDestroyed": (BridgeDestroyed, _br),
     "ChannelEnteredBridge": (ChannelEnteredBridge, lambda d: {**_br(d), **_ch(d)}),

@@ -164,6 +164,19 @@ class AriClient:
             formats=formats), body=body)
         return Channel.from_json(r)
 
+    async def create_channel(self, endpoint: str, *, app: str, channel_id: str,
+                             formats: str | None = None, app_args: str = "") -> Channel:
+        """A channel in our application that is not dialled yet (``dial`` rings it)."""
+        r = await self.request("POST", "/channels/create", params=_params(
+            endpoint=endpoint, app=app, channelId=channel_id, formats=formats,
+            appArgs=app_args or None))
+        return Channel.from_json(r)
+
+    async def dial(self, channel_id: str, *, timeout: int = 30, caller: str | None = None) -> None:
+        """Ring a channel made by ``create_channel``; ``Dial`` events tell how it goes."""
+        await self.request("POST", f"/channels/{channel_id}/dial", params=_params(
+            timeout=timeout, caller=caller))
+
     async def snoop(self, channel_id: str, *, app: str, snoop_id: str, spy: str = "in",
                     whisper: str = "none", app_args: str = "") -> Channel:
         r = await self.request("POST", f"/channels/{channel_id}/snoop", params=_params(
@@ -222,6 +235,13 @@ class AriClient:
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")
 
+    async def record_bridge(self, bridge_id: str, name: str, *, format: str = "wav",
+                            if_exists: str = "overwrite") -> LiveRecording:
+        """Record the bridge's mix until the bridge is destroyed (or the recording stopped)."""
+        r = await self.request("POST", f"/bridges/{bridge_id}/record", params=_params(
+            name=name, format=format, ifExists=if_exists, beep=False, terminateOn="none"))
+        return LiveRecording.from_json(r)
+
     async def play_bridge(self, bridge_id: str, media: str, *,
                           playback_id: str | None = None) -> Playback:
         path = f"/bridges/{bridge_id}/play" + (f"/{playback_id}" if playback_id else "")
@@ -234,6 +254,25 @@ class AriClient:
 
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{name}/stop")
+
+    async def stored_recordings(self) -> list[str]:
+        """Names of the recordings Asterisk has stored."""
+        return [str(r.get("name", "")) for r in await self.request("GET", "/recordings/stored") or []]
+
+    async def stored_recording_file(self, name: str) -> tuple[bytes, str]:
+        """The stored recording's file and its content type (raises AriNotFound when absent)."""
+        path = f"/recordings/stored/{name}/file"
+        kwargs: dict[str, Any] = {"ssl": self.ssl} if self.ssl is not None else {}
+        try:
+            async with self.session.get(f"{self.base}{path}", **kwargs) as r:
+                body = await r.read()
+                if r.status >= 400:
+                    raise error_for_status(r.status, _message(body.decode(errors="replace"), r.reason), "GET", path)
+                return body, r.headers.get("Content-Type", "application/octet-stream")
+        except AriError:
+            raise
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as e:
+            raise AriUnreachable(0, f"{type(e).__name__}: {e}", "GET", path) from None
 
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{name}")

@@ -6,6 +6,8 @@ A transport turns that into wire bytes with ``LegFormat.encode`` and back with `
 Wire facts (Asterisk 22):
 
 - ``ulaw``: G.711 μ-law, 8 kHz, 160 bytes per 20 ms; RTP static payload type 0.
+- ``slin``: 16-bit signed linear, 8 kHz, 320 bytes per 20 ms (AudioSocket's format for a
+  ``ulaw`` leg: the AudioSocket protocol carries signed linear only, little-endian).
 - ``slin16``: 16-bit signed linear, 16 kHz, 640 bytes per 20 ms. In **RTP** Asterisk sends it in
   network byte order (big-endian) with a dynamic payload type (118 in Asterisk's static map).
   On the **chan_websocket** media websocket the bytes are Asterisk's internal frame data written
@@ -22,8 +24,8 @@ import numpy as np
 
 from convener.audio import pcm16_to_ulaw, ulaw_to_pcm16
 
-FormatName = Literal["ulaw", "slin16"]
-Wire = Literal["rtp", "websocket"]
+FormatName = Literal["ulaw", "slin", "slin16"]
+Wire = Literal["rtp", "websocket", "audiosocket"]
 
 
 def _swap16(data: bytes) -> bytes:
@@ -71,7 +73,7 @@ class LegFormat:
             return ulaw_to_pcm16(wire_payload)
         if self.wire == "rtp":
             return _swap16(wire_payload)
-        return _even(wire_payload)
+        return _even(wire_payload)  # websocket, audiosocket: little-endian as is
 
     def encode(self, pcm: bytes) -> bytes:
         """PCM16 little-endian → wire payload."""
@@ -88,4 +90,6 @@ def leg_format(name: str, wire: Wire, slin16_payload_type: int = 118) -> LegForm
         return LegFormat("ulaw", 8000, 0, wire)
     if name == "slin16":
         return LegFormat("slin16", 16000, slin16_payload_type, wire)
+    if name == "slin":  # AudioSocket's 8 kHz signed linear
+        return LegFormat("slin", 8000, -1, wire)
     raise ValueError(f"unsupported media format {name!r} (ulaw or slin16)")

@@ -14,7 +14,9 @@ from convener.settings import ConfigError
 
 @dataclass
 class MediaSettings:
-    transport: Literal["rtp", "websocket"] = "rtp"
+    # rtp (UDP), websocket (chan_websocket, Asterisk 22.6+) or audiosocket (TCP; chan_audiosocket,
+    # signed linear: ulaw legs are carried as 8 kHz slin).
+    transport: Literal["rtp", "websocket", "audiosocket"] = "rtp"
     # Format Asterisk sends us: ulaw (8 kHz) or slin16 (16 kHz signed linear).
     format: Literal["ulaw", "slin16"] = "ulaw"
     # Address Asterisk sends RTP to (ours); ports are taken from this range, one socket per call.
@@ -96,6 +98,10 @@ class MediaSettings:
     turn_tail_ms: int = 200
 
     def validate(self) -> None:
+        if self.transport == "audiosocket" and self.format != "ulaw":
+            raise ConfigError("format: AudioSocket carries 8 kHz signed linear only; use format = "
+                              "\"ulaw\" with transport = \"audiosocket\" (Asterisk 22 sent no audio "
+                              "for slin16)")
         if not 1024 <= self.rtp_port_min <= self.rtp_port_max <= 65535:
             raise ConfigError(
                 "rtp_port_min: must satisfy 1024 <= rtp_port_min <= rtp_port_max <= 65535"

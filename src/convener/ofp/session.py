@@ -57,14 +57,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from convener.ari.rest import ssl_context
 from convener.llm.settings import LlmSettings
-from convener.ofp.dialog import text_event
+from convener.ofp.dialog import Feature, text_event
 from convener.ofp.directory import AgentDirectory, AgentEntry
 from convener.ofp.envelope import Envelope, Event, To, bye, invite, utterance
 from convener.ofp.errors import InvalidEnvelope
@@ -99,6 +99,9 @@ def _log_prepare_failure(task: asyncio.Task[None]) -> None:
 BYE_WAIT = 1.0  # seconds close() waits for agents to take their bye
 
 
+_PLAIN_FEATURES = frozenset({"text", "ssml", "audio"})
+
+
 @dataclass(frozen=True)
 class AgentReply:
     agent_name: str
@@ -112,6 +115,9 @@ class AgentReply:
     from_convener: bool = False
     event_id: str = ""  # the utterance's dialog event id
     previous_id: str | None = None  # set on a streamed follow-up: the id of the sentence before
+    # The dialog event's features other than text/ssml/audio (extensions such as convener's
+    # x-convener-action, docs/actions.md); empty for most replies.
+    features: dict[str, Feature] = field(default_factory=dict)
 
 
 class Turn:
@@ -511,6 +517,28 @@ class FloorSession:
         log.info("follow-up of %s dropped: its reply was cut or is not the current one", sender)
         return False
 
+    def tell_agent(self, agent_uri: str, text: str, features: dict[str, Feature] | None = None) -> None:
+        """A private utterance from convener to one agent (an action's result, docs/actions.md).
+
+        Sent in the background, in order with the turns (it waits for the session's lock); what
+        the agent answers is spoken like any unsolicited reply."""
+        if self._closed or not self.floor.is_conversant(agent_uri):
+            log.info("not telling %s %r: not in the conversation", agent_uri, text)
+            return
+        de = text_event(self.me.speaker_uri, text)
+        de.features.update(features or {})
+        event = utterance(de, to=To(agent_uri, private=True))
+
+        async def send() -> None:
+            async with self._lock:
+                pending = deque(self._emit([event]))
+                async for reply in self._rounds(pending, None):
+                    await self._unsolicited.put(reply)
+
+        task = asyncio.create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def unsolicited(self) -> AsyncIterator[AgentReply]:
         """Replies for the callers caused by envelopes POSTed to our endpoint, as they come."""
         while True:
@@ -630,6 +658,7 @@ class FloorSession:
                     from_convener=sender == self.me.speaker_uri,
                     event_id=de.id,
                     previous_id=de.previous_id,
+                    features={k: f for k, f in de.features.items() if k not in _PLAIN_FEATURES},
                 )
             )
         return out

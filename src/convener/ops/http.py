@@ -5,6 +5,8 @@
 ``/ready``  200 while the ARI event stream is connected, 503 otherwise
 ``/health`` JSON: ARI state, active calls, agents' health
 ``/metrics``  Prometheus text format
+``/console``  the web console (``convener.ops.console``): open when no token is set; with a token,
+            a login form sets a cookie (or send the bearer token)
 ==========  =================================================================================
 
 Bound to loopback by default. Bound anywhere else it refuses to start without a bearer token
@@ -26,6 +28,8 @@ from typing import Any
 from aiohttp import web
 
 from convener.ops import metrics
+from convener.ops.console.routes import ConsoleSources, add_console, feed_of, is_console_path
+from convener.ops.console.routes import guard as console_guard
 from convener.ops.settings import TOKEN_ENV, OpsSettings, is_loopback_host
 from convener.settings import ConfigError
 
@@ -63,14 +67,24 @@ class OpsServer:
         await self._runner.cleanup()
 
 
+def console_sources(app: Any, agents_health: AgentsHealth | None = None) -> ConsoleSources:
+    """What the console reads from a running ConvenerApp (its transcript writer's store, its ARI)."""
+    return ConsoleSources(app, feed_of(app), agents_health,
+                          store=lambda: getattr(getattr(app, "transcripts", None), "store", None),
+                          ari=lambda: getattr(app, "ari", None))
+
+
 def build_web_app(app: Any, token: str, agents_health: AgentsHealth | None = None,
-                  registry: metrics.Registry = metrics.REGISTRY) -> web.Application:
+                  registry: metrics.Registry = metrics.REGISTRY,
+                  console: ConsoleSources | None = None) -> web.Application:
     """The aiohttp application (separate from binding, for tests and embedding)."""
     started = time.monotonic()
     expected = f"Bearer {token}".encode()
 
     @web.middleware
     async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        if console is not None and is_console_path(request.path):
+            return await console_guard(request, handler, token)
         if token and request.path not in OPEN_PATHS:
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
@@ -121,6 +135,8 @@ def build_web_app(app: Any, token: str, agents_health: AgentsHealth | None = Non
     web_app.router.add_get("/ready", ready)
     web_app.router.add_get("/health", health)
     web_app.router.add_get("/metrics", metrics_endpoint)
+    if console is not None:
+        add_console(web_app, console, token)
     return web_app
 
 
@@ -164,7 +180,8 @@ async def start_ops_server(app: Any, settings: OpsSettings, agents_health: Agent
     ``settings.http_port = 0`` picks a free port (see ``OpsServer.port``).
     """
     token = check_exposure(settings)
-    runner = web.AppRunner(build_web_app(app, token, agents_health, registry), access_log=None)
+    console = console_sources(app, agents_health) if settings.console else None
+    runner = web.AppRunner(build_web_app(app, token, agents_health, registry, console), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     try:
@@ -178,6 +195,7 @@ async def start_ops_server(app: Any, settings: OpsSettings, agents_health: Agent
     if server is not None and server.sockets:
         port = server.sockets[0].getsockname()[1]
     ops = OpsServer(runner, site, settings.http_host, port, metrics.bind_app(app, registry))
-    log.info("ops endpoints on %s (/live /ready /health /metrics)%s", ops.url,
+    log.info("ops endpoints on %s (/live /ready /health /metrics%s)%s", ops.url,
+             " /console" if console is not None else "",
              "; bearer token required" if token else "")
     return ops

@@ -8,6 +8,8 @@ Example::
     token = ""                   # or environment CONVENER_OPS_TOKEN; required off loopback
     log_format = "json"          # "text" (default) or "json" (one object per line)
     transcripts_url = ""         # "" = SQLite under state_dir; or postgresql://user@host/db
+    console = true               # the web console at /console
+    record_calls = false         # ARI bridge recording of every room; tell your callers
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ class OpsSettings:
     transcripts_retention_days: int = 0
     # Name of this convener instance in a shared transcript store; "" = the host name.
     node_id: str = ""
+    # The web console at /console on the ops server (live calls, transcripts, history).
+    console: bool = True
+    # Record each room's audio (ARI bridge recording, in Asterisk's recording directory), playable
+    # in the console's history. Off by default: callers must be told they are recorded.
+    record_calls: bool = False
 
     def validate(self) -> None:
         if not 0 <= self.http_port < 65536:

@@ -91,6 +91,13 @@ class Conversation:
         return d
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with ``%``, ``_`` and ``\\`` taken literally
+    (used with ``ESCAPE '\\'``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def default_sqlite_path(settings: OpsSettings) -> Path:
     return settings.resolved_state_dir() / "transcripts.sqlite3"
 
@@ -152,6 +159,12 @@ class TranscriptStore:
         """(conversation id, room) of every floor state this node holds."""
         raise NotImplementedError
 
+    async def search(self, room: str = "", since: When = None, until: When = None, text: str = "",
+                     limit: int = 100) -> list[Conversation]:
+        """Like ``list``, narrowed: ``room`` exactly, started in [``since``, ``until``), and
+        ``text`` (case-insensitive) in any of the conversation's turns. Empty/None: no filter."""
+        raise NotImplementedError
+
     async def get(self, conversation_id: str) -> Conversation | None:
         raise NotImplementedError
 
@@ -188,6 +201,10 @@ class NullTranscriptStore(TranscriptStore):
         return None
 
     async def floor_state_rooms(self) -> list[tuple[str, str]]:
+        return []
+
+    async def search(self, room: str = "", since: When = None, until: When = None, text: str = "",
+                     limit: int = 100) -> list[Conversation]:
         return []
 
     async def get(self, conversation_id: str) -> Conversation | None:
@@ -347,6 +364,28 @@ class SqliteTranscriptStore(TranscriptStore):
     async def list(self, limit: int = 20) -> list[Conversation]:
         rows = await self._run(lambda: self._db().execute(
             self._SELECT + "ORDER BY c.started_at DESC LIMIT ?", (limit,)).fetchall())
+        return [self._conversation(r) for r in rows]
+
+    async def search(self, room: str = "", since: When = None, until: When = None, text: str = "",
+                     limit: int = 100) -> list[Conversation]:
+        where: list[str] = []
+        args: list[Any] = []
+        if room:
+            where.append("c.room = ?")
+            args.append(room)
+        if since is not None:
+            where.append("c.started_at >= ?")
+            args.append(_ts(since).timestamp())
+        if until is not None:
+            where.append("c.started_at < ?")
+            args.append(_ts(until).timestamp())
+        if text:
+            # LIKE is case-insensitive for ASCII in SQLite.
+            where.append("EXISTS (SELECT 1 FROM turns t WHERE t.conversation_id = c.conversation_id "
+                         "AND t.text LIKE ? ESCAPE '\\')")
+            args.append(like_pattern(text))
+        sql = self._SELECT + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY c.started_at DESC LIMIT ?"
+        rows = await self._run(lambda: self._db().execute(sql, (*args, limit)).fetchall())
         return [self._conversation(r) for r in rows]
 
     async def get(self, conversation_id: str) -> Conversation | None:

@@ -18,6 +18,7 @@ from convener.ops.transcripts import (
     When,
     _timings_json,
     _ts,
+    like_pattern,
 )
 from convener.settings import ConfigError
 from convener.timings import TurnTimings
@@ -137,6 +138,28 @@ class PostgresTranscriptStore(TranscriptStore):
     async def list(self, limit: int = 20) -> list[Conversation]:
         rows = await self._pool.fetch(_SELECT + "ORDER BY c.started_at DESC LIMIT $1", limit)
         return [_conversation(r) for r in rows]
+
+    async def search(self, room: str = "", since: When = None, until: When = None, text: str = "",
+                     limit: int = 100) -> list[Conversation]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def arg(v: Any) -> str:
+            args.append(v)
+            return f"${len(args)}"
+
+        if room:
+            where.append(f"c.room = {arg(room)}")
+        if since is not None:
+            where.append(f"c.started_at >= {arg(_ts(since))}")
+        if until is not None:
+            where.append(f"c.started_at < {arg(_ts(until))}")
+        if text:
+            where.append("EXISTS (SELECT 1 FROM convener_turns t WHERE t.conversation_id = c.conversation_id "
+                         f"AND t.text ILIKE {arg(like_pattern(text))} ESCAPE '\\')")
+        sql = (_SELECT + (f"WHERE {' AND '.join(where)} " if where else "")
+               + f"ORDER BY c.started_at DESC LIMIT {arg(limit)}")
+        return [_conversation(r) for r in await self._pool.fetch(sql, *args)]
 
     async def get(self, conversation_id: str) -> Conversation | None:
         row = await self._pool.fetchrow(_SELECT + "WHERE c.conversation_id = $1", conversation_id)

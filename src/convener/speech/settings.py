@@ -7,7 +7,7 @@ Providers are chosen by name (``asr``, ``tts``, ``vad``); each provider has its 
     asr_fallback = "whisper"   # used by the Deepgram providers when the service drops ("" = none)
     tts = "hibari"             # hibari | espeak | flite | deepgram
     tts_fallback = "flite"     # Debian flite; "espeak" (espeak-ng) is faster but less clear
-    vad = "silero"             # silero | energy
+    vad = "silero"             # silero | silero-batched | energy
 
     vocabulary = ["Denver"]    # words callers will say: recognition is biased towards them
 
@@ -27,7 +27,7 @@ from convener.settings import ConfigError
 
 ASR_PROVIDERS = ("whisper", "deepgram", "deepgram-flux")
 TTS_PROVIDERS = ("hibari", "espeak", "flite", "deepgram")
-VAD_PROVIDERS = ("silero", "energy")
+VAD_PROVIDERS = ("silero", "silero-batched", "energy")
 
 
 @dataclass

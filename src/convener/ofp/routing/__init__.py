@@ -2,6 +2,7 @@
 
 - ``keyphrases``  words: explicit requests by name, keyphrase scores (bounded against stuffing)
 - ``embeddings``  meaning: the bundled sentence-embedding model, pinned and checked; manifest index
+- ``domains``     everyday service domains with callers' example requests, blended into meaning
 - ``decision``    the calibrated decision (invite, ask which of two, none), pure
 - ``router``      the signals of each agent combined, with the model called off the event loop
 """

@@ -39,6 +39,7 @@ from typing import Protocol
 import numpy as np
 
 from convener.ofp.manifest import Manifest
+from convener.ofp.routing.domains import DomainLibrary, blend
 from convener.ofp.routing.keyphrases import MAX_DESCRIPTIONS, descriptions, keyphrases
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ def content_key(m: Manifest) -> str:
 class _Entry:
     key: str
     vectors: np.ndarray  # (units, dim)
+    domains: tuple[int, ...] = ()  # everyday domains attached (convener.ofp.routing.domains)
 
 
 CENTRE_FILE = Path(__file__).with_name("centre.json")
@@ -287,8 +289,9 @@ class ManifestIndex:
     ``query_vector`` does the same to a request.
     """
 
-    def __init__(self, model: Embedder) -> None:
+    def __init__(self, model: Embedder, domains: DomainLibrary | None = None) -> None:
         self.model = model
+        self.domains = domains
         self.centre = background_centre(model)
         self._by_key: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
@@ -307,15 +310,19 @@ class ManifestIndex:
                     self._by_key.move_to_end(key)
                     continue
             vectors = _normalise(self.model.embed(units(m)) - self.centre)
+            attached = self.domains.attach(vectors, TOP_PIECES) if self.domains is not None else ()
+            if attached:
+                log.info("agent %s is close to the everyday domains %s", m.identification.conversational_name,
+                         ", ".join(self.domains.ids(attached)))  # type: ignore[union-attr]
             with self._lock:
-                self._by_key[key] = _Entry(key, vectors)
+                self._by_key[key] = _Entry(key, vectors, attached)
                 while len(self._by_key) > INDEX_SIZE:
                     self._by_key.popitem(last=False)
                 self.embedded += 1
             n += 1
         return n
 
-    def vectors(self, m: Manifest) -> np.ndarray:
+    def _entry(self, m: Manifest) -> _Entry:
         key = content_key(m)
         with self._lock:
             e = self._by_key.get(key)
@@ -323,7 +330,14 @@ class ManifestIndex:
             self.add([m])
             with self._lock:
                 e = self._by_key[key]
-        return e.vectors
+        return e
+
+    def vectors(self, m: Manifest) -> np.ndarray:
+        return self._entry(m).vectors
+
+    def attached(self, m: Manifest) -> list[str]:
+        """The ids of the everyday domains attached to this manifest (logs, tests)."""
+        return self.domains.ids(self._entry(m).domains) if self.domains is not None else []
 
     @staticmethod
     def query_text(text: str) -> str:
@@ -335,15 +349,21 @@ class ManifestIndex:
         return _normalise(raw - self.centre)
 
     def similarity(self, query: np.ndarray, manifests: Sequence[Manifest]) -> list[float]:
-        """For each manifest: the mean cosine of the (centred) query with its closest ``TOP_PIECES`` pieces."""
+        """For each manifest: the mean cosine of the (centred) query with its closest ``TOP_PIECES``
+        pieces, blended with the query's closeness to the manifest's everyday domains."""
         out: list[float] = []
+        domain_scores: np.ndarray | None = None
         for m in manifests:
-            v = self.vectors(m)
-            if not len(v):
+            e = self._entry(m)
+            if not len(e.vectors):
                 out.append(0.0)
                 continue
-            s = v @ query
-            out.append(float(np.sort(s)[-TOP_PIECES:].mean()))
+            direct = float(np.sort(e.vectors @ query)[-TOP_PIECES:].mean())
+            if e.domains and self.domains is not None:
+                if domain_scores is None:
+                    domain_scores = self.domains.scores(query)
+                direct = blend(direct, domain_scores, e.domains)
+            out.append(direct)
         return out
 
 

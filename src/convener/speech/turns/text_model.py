@@ -21,7 +21,7 @@ from pathlib import Path
 
 WEIGHTS_FILE = "text_weights.json"
 # sha256 of text_weights.json as trained by bench/train_turn_text.py (rerun updates it).
-WEIGHTS_SHA256 = "1081e54bfa9fcd6699c8f0e68ceea25070fb1be186e04dffb8ae3ef779f9e735"
+WEIGHTS_SHA256 = "d1effcbdfd0d9cc1dd9aad7c284d0c79202b8f0ce5f1a60276493039e370c77b"
 
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -40,6 +40,14 @@ too
 # too."); no training phrase ends on it, so the prior alone decides (the weights are the same).
 
 
+# A subject pronoun right after an auxiliary is a question still being asked ("is it ...",
+# "does he ...", "can you ..."); after any other word it is usually the object ("book it").
+SUBJECT_PRONOUNS = frozenset("it he she they you we i".split())
+AUXILIARIES = frozenset(
+    "is are was were am do does did can could would should will shall may might must has have had".split()
+)
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("’", "'"))
 
@@ -55,6 +63,8 @@ def features(text: str) -> list[str]:
         feats.append(f"last:{w[-1]}")
         if w[-1] in FUNCTION_WORDS:
             feats.append("last_function_word")
+        if n >= 2 and w[-1] in SUBJECT_PRONOUNS and w[-2] in AUXILIARIES:
+            feats.append("aux_then_pronoun")
     if text.rstrip().endswith(("...", "…", ",", "-")):
         feats.append("trails")
     return feats
