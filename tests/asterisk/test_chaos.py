@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from restart_helpers import Convener, pid_sockets, write_config
+from run_helpers import Convener, pid_sockets, write_config
 
 from convener.app.callcheck import CallReport, VoiceCaller, _turn
 from convener.app.testcall import TestCaller
@@ -53,7 +53,7 @@ async def test_chaos_kills_during_spoken_calls(creds, tmp_path, ari):
     rng = random.Random(int(os.environ.get("CONVENER_CHAOS_SEED", "13")))
     before = {c.id for c in await ari.channels()}
     agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
-    cfg, env, ops_port = write_config(tmp_path, creds, agents.urls)
+    cfg, env, ops_port, _ = write_config(tmp_path, creds, agents.urls)
     convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
     config = load_config(None, env={})
     config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password

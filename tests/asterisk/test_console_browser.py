@@ -12,13 +12,11 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
+from run_helpers import Convener, write_config
 
 from browser_helpers import Browser, chromium_path
 
@@ -26,12 +24,6 @@ pytestmark = pytest.mark.skipif(chromium_path() is None,
                                 reason="chromium not installed (apt-get install chromium); .ci/run installs it")
 
 SAID = "What is the weather in Denver"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -51,51 +43,16 @@ async def agents():
     await running.close()
 
 
-async def _ready(base: str, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):  # the speech models load first
-            if proc.returncode is not None:
-                raise AssertionError("convener run exited before it was ready")
-            try:
-                async with http.get(f"{base}/ready") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("convener run never became ready")
-
-
 async def test_console_shows_the_live_call_its_history_and_plays_the_recording(
         creds, tmp_path, agents, artefacts, ari):
-    ops_port = _free_port()
-    agent_tables = "\n".join(f'[ofp.agents.{n}]\nurl = "{u}"\n' for n, u in agents.urls.items())
-    cfg = tmp_path / "convener.toml"
-    cfg.write_text(f"""
-[ari]
-url = "{creds.ari_url}"
-user = "{creds.ari_user}"
-
-[ops]
-http_port = {ops_port}
-state_dir = "{tmp_path}"
-record_calls = true
-
-[ofp]
-listen_port = 0
-{agent_tables}
-""")
-    env = {"CONVENER_ARI_PASSWORD": creds.ari_password, "PATH": "/usr/bin:/bin"}
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "convener", "run", "--config", str(cfg), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    cfg, env, ops_port, _ = write_config(tmp_path, creds, agents.urls, ops_extra="record_calls = true")
+    convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
+    await convener.start()
     base = f"http://127.0.0.1:{ops_port}"
     recording = None
     print(f"\nconsole screenshots in {artefacts}")
     try:
-        await _ready(base, proc)
+        await convener.ready(timeout=90)  # the speech models load first
         async with await Browser.launch(tmp_path / "chromium-profile") as b:
             await b.goto(f"{base}/console")
             await b.wait_for("document.querySelector('#status').textContent.includes('Connected to Asterisk')")
@@ -174,13 +131,12 @@ listen_port = 0
             assert not b.errors, b.errors
         print(f"live transcript seen:\n{live_transcript}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        rc = await convener.stop()
         if recording:
             from convener.ari.errors import AriNotFound
 
             with contextlib.suppress(AriNotFound):
                 await ari.delete_stored_recording(recording)
-    log = out.decode(errors="replace")
-    assert proc.returncode == 0, log[-3000:]
+    log = convener.tail(1_000_000)
+    assert rc == 0, log[-3000:]
     assert "recording as convener-" in log, log[-3000:]

@@ -9,7 +9,7 @@ import sqlite3
 import time
 import uuid
 
-from restart_helpers import Convener, write_config
+from run_helpers import Convener, write_config
 
 from convener.app.callcheck import CallReport, VoiceCaller, _turn
 from convener.app.testcall import TestCaller
@@ -24,7 +24,7 @@ def _words(text: str) -> str:
 async def test_sigkill_between_two_turns_the_booking_goes_on(creds, tmp_path, ari):
     before = {c.id for c in await ari.channels()}
     agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
-    cfg, env, ops_port = write_config(tmp_path, creds, agents.urls)
+    cfg, env, ops_port, _ = write_config(tmp_path, creds, agents.urls)
     convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
     config = load_config(None, env={})
     config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password

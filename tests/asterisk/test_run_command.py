@@ -5,53 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import socket
 import sys
 
 import aiohttp
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from run_helpers import Convener, write_config
 
 
 async def test_run_serves_calls_health_and_stops_cleanly(creds, tmp_path, ari):
-    ops_port, ofp_port = _free_port(), _free_port()
     # Judge only what this test makes: another test's test caller may still be tearing down.
     before = {c.id for c in await ari.channels()}
-    cfg = tmp_path / "convener.toml"
-    cfg.write_text(f"""
-[ari]
-url = "{creds.ari_url}"
-user = "{creds.ari_user}"
-
-[ops]
-http_port = {ops_port}
-state_dir = "{tmp_path}"
-
-[ofp]
-listen_port = {ofp_port}
-""")
-    env = {"CONVENER_ARI_PASSWORD": creds.ari_password, "PATH": "/usr/bin:/bin"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "convener", "run", "--config", str(cfg), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    cfg, env, ops_port, ofp_port = write_config(tmp_path, creds)  # the built-in example agents
+    convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
+    await convener.start()
     base = f"http://127.0.0.1:{ops_port}"
     try:
+        await convener.ready()  # models load first (a few seconds)
         async with aiohttp.ClientSession() as http:
-            for _ in range(300):  # models load first (a few seconds)
-                try:
-                    async with http.get(f"{base}/ready") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("convener run never became ready")
             async with http.get(f"{base}/health") as r:
                 health = await r.json()
             assert health["ari"]["connected"] is True and health["calls"]["active"] == 0
@@ -67,10 +36,9 @@ listen_port = {ofp_port}
                 metrics = await r.text()
             assert "convener_calls_total 1" in metrics, metrics[:2000]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    log = out.decode(errors="replace")
-    assert proc.returncode == 0, log[-3000:]
+        rc = await convener.stop()
+    log = convener.tail(1_000_000)
+    assert rc == 0, log[-3000:]
     assert creds.ari_password not in log
     assert (tmp_path / "transcripts.sqlite3").exists() or list(tmp_path.glob("*.sqlite3")), log[-2000:]
     bridges = [b.id for b in await ari.bridges() if b.id.startswith("convener-")]

@@ -1,4 +1,5 @@
-"""`convener run` as its own process, started and SIGKILLed as systemd would (restart tests)."""
+"""`convener run` as its own process, as a user or systemd runs it: its config file, started,
+waited for, stopped with SIGTERM or killed with SIGKILL (run, console and restart tests)."""
 
 from __future__ import annotations
 
@@ -72,10 +73,12 @@ class Convener:
 
 
 
-def write_config(tmp_path: Path, creds, agent_urls: dict[str, str]) -> tuple[Path, dict[str, str], int]:
-    """A config for `convener run` on the sandbox with these agents; returns (file, env, ops port)."""
+def write_config(tmp_path: Path, creds, agent_urls: dict[str, str] | None = None, *,
+                 ops_extra: str = "") -> tuple[Path, dict[str, str], int, int]:
+    """A config for `convener run` on the sandbox with these agents (None: the built-in
+    examples); returns (file, env, ops port, OFP port)."""
     ops_port, ofp_port = free_port(), free_port()
-    tables = "\n".join(f'[ofp.agents.{n}]\nurl = "{u}"\n' for n, u in agent_urls.items())
+    tables = "\n".join(f'[ofp.agents.{n}]\nurl = "{u}"\n' for n, u in (agent_urls or {}).items())
     cfg = tmp_path / "convener.toml"
     cfg.write_text(f"""
 [ari]
@@ -85,6 +88,7 @@ user = "{creds.ari_user}"
 [ops]
 http_port = {ops_port}
 state_dir = "{tmp_path}"
+{ops_extra}
 
 [ofp]
 listen_port = {ofp_port}
@@ -99,7 +103,7 @@ inbound_secret_env = "CONVENER_TEST_INBOUND_SECRET"
     for var in ("HF_HOME", "XDG_CACHE_HOME", "CONVENER_MODELS_DIR"):  # where the models are
         if var in os.environ:
             env[var] = os.environ[var]
-    return cfg, env, ops_port
+    return cfg, env, ops_port, ofp_port
 
 
 def pid_sockets(pid: int, table: str) -> list[str]:
