@@ -11,7 +11,9 @@ import socket
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -22,7 +24,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _words(text: str) -> str:
+def words(text: str) -> str:
+    """Lower case without punctuation, for comparing what was heard."""
     return text.lower().replace(".", " ").replace(",", " ").replace("?", " ")
 
 
@@ -104,6 +107,33 @@ inbound_secret_env = "CONVENER_TEST_INBOUND_SECRET"
         if var in os.environ:
             env[var] = os.environ[var]
     return cfg, env, ops_port, ofp_port
+
+
+@dataclass
+class SpokenRig:
+    """What a spoken test against `convener run` needs: example agents, the convener process
+    (not started), the test caller's config and voice, and the caller's lines already spoken."""
+
+    agents: Any
+    convener: Convener
+    config: Any
+    voice: Any
+    audio: dict[str, Any]
+
+
+async def spoken_rig(tmp_path: Path, creds, lines: list[str]) -> SpokenRig:
+    from convener.app.callcheck import VoiceCaller
+    from convener.config import load_config
+    from convener_agents.serve import start_agents
+
+    agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
+    cfg, env, ops_port, _ = write_config(tmp_path, creds, agents.urls)
+    convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
+    config = load_config(None, env={})
+    config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
+    voice = VoiceCaller(config)
+    await voice.warm()
+    return SpokenRig(agents, convener, config, voice, {t: await voice.speak(t) for t in lines})
 
 
 def pid_sockets(pid: int, table: str) -> list[str]:

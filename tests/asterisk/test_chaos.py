@@ -22,12 +22,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from run_helpers import Convener, pid_sockets, write_config
+from run_helpers import pid_sockets, spoken_rig
 
-from convener.app.callcheck import CallReport, VoiceCaller, _turn
+from convener.app.callcheck import CallReport, _turn
 from convener.app.testcall import TestCaller
-from convener.config import load_config
-from convener_agents.serve import start_agents
 
 pytestmark = pytest.mark.soak
 
@@ -52,14 +50,8 @@ async def test_chaos_kills_during_spoken_calls(creds, tmp_path, ari):
     parallel = int(os.environ.get("CONVENER_CHAOS_PARALLEL", "5"))
     rng = random.Random(int(os.environ.get("CONVENER_CHAOS_SEED", "13")))
     before = {c.id for c in await ari.channels()}
-    agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
-    cfg, env, ops_port, _ = write_config(tmp_path, creds, agents.urls)
-    convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
-    config = load_config(None, env={})
-    config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
-    voice = VoiceCaller(config)
-    await voice.warm()
-    audio = {t: await voice.speak(t) for t in LINES}
+    rig = await spoken_rig(tmp_path, creds, LINES)
+    agents, convener, config, voice, audio = rig.agents, rig.convener, rig.config, rig.voice, rig.audio
     kill_times: list[float] = []
     outcomes: list[Outcome] = []
     done = asyncio.Event()

@@ -9,29 +9,17 @@ import sqlite3
 import time
 import uuid
 
-from run_helpers import Convener, write_config
+from run_helpers import spoken_rig, words
 
-from convener.app.callcheck import CallReport, VoiceCaller, _turn
+from convener.app.callcheck import CallReport, _turn
 from convener.app.testcall import TestCaller
-from convener.config import load_config
-from convener_agents.serve import start_agents
-
-
-def _words(text: str) -> str:
-    return text.lower().replace(".", " ").replace(",", " ").replace("?", " ")
 
 
 async def test_sigkill_between_two_turns_the_booking_goes_on(creds, tmp_path, ari):
     before = {c.id for c in await ari.channels()}
-    agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
-    cfg, env, ops_port, _ = write_config(tmp_path, creds, agents.urls)
-    convener = Convener(cfg, env, ops_port, tmp_path / "convener.log")
-    config = load_config(None, env={})
-    config.ari.url, config.ari.user, config.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
-    voice = VoiceCaller(config)
-    await voice.warm()
     lines = ["Book a flight to Denver", "From Boston", "Next Friday"]
-    audio = {t: await voice.speak(t) for t in lines}
+    rig = await spoken_rig(tmp_path, creds, lines)
+    agents, convener, config, voice, audio = rig.agents, rig.convener, rig.config, rig.voice, rig.audio
     report = CallReport()
     say = print
     outage_s = None
@@ -51,7 +39,7 @@ async def test_sigkill_between_two_turns_the_booking_goes_on(creds, tmp_path, ar
                 await media.wait_quiet(1.2, 15.0, since=first)
                 for said in lines[:2]:
                     await _turn(leg, voice, said, audio[said], report, 10.0, 1.2, say)
-                asked = _words(report.turns[1].heard)
+                asked = words(report.turns[1].heard)
                 assert "date" in asked or "when" in asked, report
 
                 # Between two caller turns: SIGKILL, then started again at once.
@@ -63,13 +51,13 @@ async def test_sigkill_between_two_turns_the_booking_goes_on(creds, tmp_path, ar
                 assert heard_at is not None, "the caller never heard convener again:\n" + convener.tail()
                 outage_s = heard_at - killed
                 await media.wait_quiet(1.2, 20.0, since=heard_at)
-                back = _words(await voice.hear(media.audio_between(heard_at - 0.1, time.monotonic())))
+                back = words(await voice.hear(media.audio_between(heard_at - 0.1, time.monotonic())))
                 print(f"outage heard by the caller, SIGKILL -> voice: {outage_s:.2f} s; heard {back!r}")
                 assert "lost you" in back or "moment" in back, back
                 assert "date" in back or "when" in back, back  # the question asked again
 
                 await _turn(leg, voice, lines[2], audio[lines[2]], report, 10.0, 1.2, say)
-                answer = _words(report.turns[2].heard)
+                answer = words(report.turns[2].heard)
                 assert "book" in answer or "shall" in answer, answer  # the booking goes on
                 assert "sorry" not in answer and "none of our agents" not in answer, answer
             finally:
@@ -81,14 +69,14 @@ async def test_sigkill_between_two_turns_the_booking_goes_on(creds, tmp_path, ar
     log = convener.tail(200000)
     assert code == 0, log[-3000:]
     assert "resync: adopting caller" in log and "resumed (floor: tag:" in log, log[-3000:]
-    assert creds.ari_password not in log and env["CONVENER_TEST_INBOUND_SECRET"] not in log
+    assert creds.ari_password not in log and convener.env["CONVENER_TEST_INBOUND_SECRET"] not in log
     # One conversation in the transcripts, across the restart; no floor state left.
     db = sqlite3.connect(tmp_path / "transcripts.sqlite3")
     try:
         convs = db.execute("SELECT conversation_id, ended_at FROM conversations").fetchall()
         assert len(convs) == 1 and convs[0][1] is not None, convs
         turns = db.execute("SELECT speaker, text FROM turns ORDER BY at, id").fetchall()
-        said = [_words(t).split()[0] for s, t in turns if s == "caller"]
+        said = [words(t).split()[0] for s, t in turns if s == "caller"]
         assert said == ["book", "from", "next"], turns  # every recognised turn, in one conversation
         assert ("convener", "Sorry, I lost you for a moment.") in turns, turns
         assert db.execute("SELECT COUNT(*) FROM floor_states").fetchone() == (0,)
