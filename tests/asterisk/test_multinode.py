@@ -34,7 +34,7 @@ from baresip_helpers import HAVE_BARESIP, WHY_NOT, Phone, free_port
 
 from convener.app.application import ConvenerApp
 from convener.ari.rest import AriClient
-from convener.config import Config, load_config
+from convener.config import Config
 from convener.sandbox.runtime import Credentials, Sandbox
 
 KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None)
@@ -101,14 +101,8 @@ def node_b(node_a: Sandbox) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def creds(node_a: Sandbox) -> Credentials:
+    # conftest's ``config`` and ``ari`` fixtures take these: this module's calls go to node a.
     return node_a.credentials()
-
-
-@pytest.fixture
-def config(creds: Credentials) -> Config:
-    cfg = load_config(None, env={})
-    cfg.ari.url, cfg.ari.user, cfg.ari.password = creds.ari_url, creds.ari_user, creds.ari_password
-    return cfg
 
 
 @pytest.fixture
