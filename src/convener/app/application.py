@@ -26,6 +26,8 @@ from convener.ari.errors import AriError
 from convener.ari.rest import AriClient, gone_ok
 from convener.ari.stream import EventStream, StreamState
 from convener.config import Config
+from convener.ops.console.feed import LiveFeed
+from convener.ops.console.live import turn_view
 from convener.timings import TurnTimings
 
 if TYPE_CHECKING:
@@ -65,8 +67,6 @@ class ConvenerApp:
 
         self.ofp_sessions = SessionRegistry()  # live conversations, for the OFP endpoint
         self.transcripts: Any = None  # ops TranscriptWriter when transcripts are kept
-        from convener.ops.console.feed import LiveFeed
-
         self.feed = LiveFeed()  # transcript lines and turns as they happen, for the console
         self.turns: collections.deque[tuple[TurnTimings, str]] = collections.deque(maxlen=1000)
         self.on_call_started: list[Callable[[Call], None]] = []
@@ -99,8 +99,6 @@ class ConvenerApp:
 
         metrics.observe_turn(timings)
         self.turns.append((timings, text))
-        from convener.ops.console.live import turn_view
-
         self.feed.publish({"type": "turn", **turn_view(timings, text)})
         log.info("turn %s %r: %s", timings.turn_id, text[:60], timings.breakdown_ms())
 
