@@ -12,8 +12,16 @@ caller. Three kinds of item:
 Every item is played with ``completion`` (the new end of turn: 200 ms VAD stop, then the
 completion decision), and every third item also with ``fixed`` (the old fixed 500 ms
 hang-over, ``turn_completion = "off"``), side by side in the same run (the sandbox lock is
-shared, so the old mode gets a third of the set). A quarter of the items (every fourth) is
-held out: never looked at while tuning; both parts are reported.
+shared, so the old mode gets a third of the set). Three parts, each reported apart:
+
+  tuning    three quarters of the 120 items above: looked at while tuning
+  held-out  every fourth of them (idx % 4 == 0): looked at once per round, at its end. Its
+            complete requests are spoken by hibari and the two espeak voices only (4 and 6
+            share a factor), so it is two thirds espeak, the voices tiny.en fails on.
+  fresh     40 items (16 complete, 16 hesitations, 8 pauses; ``data/turn_taking/fresh.json``)
+            written blind by a helper session that saw neither this code nor the other
+            phrases, with other cities; every voice speaks every kind. Held out: played only
+            after the rules they measure were set.
 
 Measured at the caller on one clock: end of the VOICE (known exactly: the items are built
 from trimmed speech) → first reply audio heard. A false cut-off: convener answered a
@@ -99,6 +107,10 @@ STAGES = (("stop", "speech_end", "turn_paused"), ("decide", "turn_paused", "end_
           ("tts", "reply_received", "tts_first_chunk"), ("out", "tts_first_chunk", "first_audio_out"))
 
 
+FRESH = Path(__file__).resolve().parent / "data" / "turn_taking" / "fresh.json"
+PARTS = ("tuning", "held-out", "fresh")
+
+
 @dataclass
 class Item:
     idx: int
@@ -106,10 +118,15 @@ class Item:
     voice: str
     parts: tuple[str, ...]
     pause_ms: int  # between the parts (0 for complete)
+    part: str = ""  # tuning | held-out | fresh ("": by idx, the first 120 items)
+
+    def __post_init__(self) -> None:
+        if not self.part:
+            self.part = "held-out" if self.idx % 4 == 0 else "tuning"
 
     @property
     def held_out(self) -> bool:
-        return self.idx % 4 == 0
+        return self.part != "tuning"
 
     @property
     def text(self) -> str:
@@ -127,6 +144,14 @@ def items() -> list[Item]:
     for i in range(24):
         a, b = PAUSE[i % len(PAUSE)]
         out.append(Item(len(out), "pause", VOICES[(i + 2) % len(VOICES)], (a, b), rng.randint(600, 1200)))
+    fresh = json.loads(FRESH.read_text())
+    rng = random.Random(23)
+    for i, text in enumerate(fresh["complete"]):
+        out.append(Item(len(out), "complete", VOICES[i % len(VOICES)], (text,), 0, "fresh"))
+    for i, (a, b) in enumerate(fresh["hesitation"]):
+        out.append(Item(len(out), "hesitation", VOICES[(i + 3) % len(VOICES)], (a, b), rng.randint(400, 1200), "fresh"))
+    for i, (a, b) in enumerate(fresh["pause"]):
+        out.append(Item(len(out), "pause", VOICES[(i + 1) % len(VOICES)], (a, b), rng.randint(600, 1200), "fresh"))
     return out
 
 
@@ -211,6 +236,9 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
     config.media.turn_completion = "off" if mode == "fixed" else "auto"
     if mode == "no-second-look":  # the rule before the second look: every "incomplete" waits 2 s
         config.media.turn_uncertain_wait_ms = config.media.turn_incomplete_wait_ms
+        config.media.turn_doubt_wait_ms = config.media.turn_incomplete_wait_ms
+    if mode == "no-doubt-look":  # words heard badly wait the longest (2 s), as before turn_doubt_wait_ms
+        config.media.turn_doubt_wait_ms = config.media.turn_incomplete_wait_ms
     if mode == "stop150":
         config.media.turn_stop_ms = 150
     if mode == "trust-words":  # a "complete" ends the turn whatever the recogniser's confidence
@@ -265,7 +293,8 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
                         await media.wait_quiet(0.6, 15.0, since=heard)
                     await asyncio.sleep(0.2)
                     results.append({"idx": item.idx, "kind": item.kind, "voice": item.voice, "mode": mode,
-                                    "held_out": item.held_out, "pause_ms": item.pause_ms, "text": item.text,
+                                    "held_out": item.held_out, "part": item.part, "pause_ms": item.pause_ms,
+                                    "text": item.text,
                                     "started": started, "first_end": started + first_end,
                                     "voice_end": started + voice_end, "heard": heard})
                     lat = "-" if heard is None else round((heard - started - voice_end) * 1000)
@@ -287,8 +316,8 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
     return results
 
 
-MODES = ("completion", "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words",
-         "fixed")
+MODES = ("completion", "no-doubt-look", "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache",
+         "trust-words", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
@@ -302,7 +331,7 @@ async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[
     cache = out / "audio"
     cache.mkdir(parents=True, exist_ok=True)
     batch = [it for it in items() if it.idx % of == part and it.kind in kinds
-             and which in ("all", "held-out" if it.held_out else "tuning")]
+             and which in ("all", it.part)]
     for it in batch:
         await asyncio.to_thread(build, it, cache)
     results = []
@@ -336,9 +365,13 @@ def cut_off(r: dict) -> bool:
 
 
 def report(results: list[dict]) -> None:
-    for held in (False, True):
-        part = [r for r in results if r["held_out"] == held]
-        print(f"\n== {'held-out' if held else 'tuning'} part ({len({r['idx'] for r in part})} items) ==")
+    for r in results:  # results recorded before the fresh part have no "part"
+        r.setdefault("part", "held-out" if r["held_out"] else "tuning")
+    for name in PARTS:
+        part = [r for r in results if r["part"] == name]
+        if not part:
+            continue
+        print(f"\n== {name} part ({len({r['idx'] for r in part})} items) ==")
         for mode in MODES:
             rs = [r for r in part if r["mode"] == mode]
             if not rs:
@@ -352,6 +385,10 @@ def report(results: list[dict]) -> None:
             rate = 100 * cuts / max(1, len(hes))
             print(f"    false cut-offs         {cuts}/{len(hes)} hesitation items = {rate:.1f} %")
             print(row("complete: voice→reply", lat) + f"   (no reply: {sum(r['heard'] is None for r in comp)})")
+            by_voice = {v: [(r["heard"] - r["voice_end"]) * 1000 for r in comp if r["voice"] == v and r["heard"]]
+                        for v in VOICES}
+            print("    complete by voice      " + ", ".join(f"{v} {pct(x, 50):.0f}" for v, x in by_voice.items() if x)
+                  + " ms (p50)")
             whole = [r for r in hes if not cut_off(r) and r["heard"] is not None]
             print(row("hesitation: voice→reply", [(r["heard"] - r["voice_end"]) * 1000 for r in whole]))
             first = [r for r in pau if r["heard"] is not None and r["heard"] < r["voice_end"]]
@@ -422,7 +459,7 @@ def looks(cache: Path, which: str) -> None:
         for kind in ("hesitation", "complete"):
             rs = []
             for it in items():
-                if it.kind != kind or which not in ("all", "held-out" if it.held_out else "tuning"):
+                if it.kind != kind or which not in ("all", it.part):
                     continue
                 pcm, first_end, _ = build(it, cache)
                 text = (await asr.transcribe_pcm(pcm[: int((first_end + 0.2) * RATE) * 2], RATE)).text.strip()
@@ -456,7 +493,7 @@ def stops(cache: Path, which: str) -> None:
         early = {"complete": 0, "hesitation": 0, "pause": 0}
         n = dict.fromkeys(early, 0)
         for it in items():
-            if which not in ("all", "held-out" if it.held_out else "tuning"):
+            if which not in ("all", it.part):
                 continue
             pcm, _, voice_end = build(it, cache)
             pcm += pcm[-RATE // 5 * 2:] * 5  # 1 s more of the line's noise: every first look comes
@@ -489,7 +526,7 @@ def main() -> int:
     ap.add_argument("--modes", default="completion,fixed",
                     help=f"comma-separated, side by side in the same run: {', '.join(MODES)}")
     ap.add_argument("--kinds", default="complete,hesitation,pause", help="which kinds of item to play")
-    ap.add_argument("--set", choices=("all", "tuning", "held-out"), default="all",
+    ap.add_argument("--set", choices=("all", *PARTS), default="all",
                     help="play only the tuning or only the held-out items (look at held-out once, at the end)")
     ap.add_argument("--looks", action="store_true",
                     help="offline (no Asterisk): the first and second look on recognised first phrases")

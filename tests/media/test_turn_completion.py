@@ -20,9 +20,10 @@ T0 = 100.0
 S = MediaSettings()  # turn_stop_ms 200, turn_incomplete_wait_ms 2000, hang-over 500
 
 
-def drive(det: TurnDetector, pcm: bytes, comp: TurnCompletion, transcripts: list[str]) -> list:
+def drive(det: TurnDetector, pcm: bytes, comp: TurnCompletion, transcripts: list[str],
+          confidence: float | None = None) -> list:
     """Feed ``pcm``; at each pause ask ``comp`` with the next transcript, as CallerVoice does
-    (the second look of a pause judges the same words again)."""
+    (the later looks of a pause judge the same words again), heard with ``confidence``."""
     events: list = []
     said = iter(transcripts)
     text = ""
@@ -31,7 +32,7 @@ def drive(det: TurnDetector, pcm: bytes, comp: TurnCompletion, transcripts: list
             events.append(e)
             if isinstance(e, TurnPaused) and not e.second:
                 text = next(said)
-            if isinstance(e, TurnPaused) and comp.decide(None, text, second=e.second).complete:
+            if isinstance(e, TurnPaused) and comp.decide(None, text, look=e.look, confidence=confidence).complete:
                 ended = det.end_now(e)
                 assert ended is not None
                 events.append(ended)
@@ -75,8 +76,9 @@ def test_incomplete_caller_who_stays_silent_ends_at_the_longest_wait(energy_vad:
                                                                      text_comp: TurnCompletion) -> None:
     det = TurnDetector(energy_vad, S, completion=True)
     events = drive(det, tone(1000) + silence(2500), text_comp, ["Book a table for"])
-    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnPaused, TurnEnded]
-    assert events[2].second and events[2].at - events[2].speech_end == pytest.approx(0.8)
+    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnPaused, TurnPaused, TurnEnded]
+    assert events[2].look == 2 and events[2].at - events[2].speech_end == pytest.approx(0.8)
+    assert events[3].look == 3 and events[3].at - events[3].speech_end == pytest.approx(1.2)
     assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(2.0)  # "for": strongly unfinished
 
 
@@ -93,7 +95,8 @@ def test_a_doubted_finished_request_ends_at_the_second_look(energy_vad: EnergyVa
 
 def test_no_second_look_when_it_is_set_to_the_longest_wait(energy_vad: EnergyVad,
                                                            text_comp: TurnCompletion) -> None:
-    s = MediaSettings(turn_uncertain_wait_ms=2000)
+    s = MediaSettings(turn_uncertain_wait_ms=2000, turn_doubt_wait_ms=2000)
+    s.validate()
     det = TurnDetector(energy_vad, s, completion=True)
     events = drive(det, tone(800) + silence(2500), text_comp, ["Thank you"])
     assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnEnded]
@@ -343,15 +346,116 @@ def test_words_heard_with_low_confidence_do_not_end_the_turn_at_the_first_look(t
     assert not low.complete and low.doubted_words and "low confidence" in low.describe()
     assert gated.decide(None, said, confidence=None).complete  # a recogniser without confidence
     # Nor at the second look: the ending of misheard words says nothing; silence ends it (2 s).
-    assert not gated.decide(None, said, second=True, confidence=0.44).complete
-    assert gated.decide(None, "That works for me", second=True, confidence=0.9).complete
-    assert not gated.decide(None, "I'd like to book a flight to", second=True, confidence=0.44).complete
+    assert not gated.decide(None, said, look=2, confidence=0.44).complete
+    assert gated.decide(None, "That works for me", look=2, confidence=0.9).complete
+    assert not gated.decide(None, "I'd like to book a flight to", look=2, confidence=0.44).complete
     assert text_comp.decide(None, said, confidence=0.44).complete  # min_confidence 0: trusted
     # One or two words are answers; their confidence says nothing: not gated.
     assert gated.decide(None, "Next Friday.", confidence=0.40).complete
-    assert gated.decide(None, "Yes.", second=True, confidence=0.30).complete
+    assert gated.decide(None, "Yes.", look=2, confidence=0.30).complete
 
 
 def test_min_confidence_is_read_from_the_settings() -> None:
     comp = build_completion(MediaSettings(turn_completion="text", turn_min_confidence=0.7))
     assert comp is not None and comp.min_confidence == 0.7
+
+
+@pytest.fixture(scope="module")
+def gated_comp(text_comp: TurnCompletion) -> TurnCompletion:
+    return TurnCompletion(None, text_comp.text, S.turn_complete_threshold, min_confidence=0.55)
+
+
+def test_words_heard_badly_end_the_turn_at_the_doubt_look(energy_vad: EnergyVad,
+                                                         gated_comp: TurnCompletion) -> None:
+    """A finished request heard with low confidence waits for turn_doubt_wait_ms (1.2 s), not
+    for the longest wait (2 s): its ending is read then, as the second look reads words heard well."""
+    det = TurnDetector(energy_vad, S, completion=True)
+    events = drive(det, tone(1000) + silence(2500), gated_comp, ["Please remember my vocalist."], confidence=0.44)
+    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnPaused, TurnPaused, TurnEnded]
+    assert [e.look for e in events[1:4]] == [1, 2, 3]
+    assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(1.2)
+
+
+def test_words_heard_badly_that_end_unfinished_wait_the_longest(energy_vad: EnergyVad,
+                                                               gated_comp: TurnCompletion) -> None:
+    det = TurnDetector(energy_vad, S, completion=True)
+    events = drive(det, tone(1000) + silence(2500), gated_comp, ["I think I'm from Martin too."], confidence=0.40)
+    assert events[-1].end_of_turn - events[-1].speech_end == pytest.approx(2.0)
+
+
+def test_a_misheard_fragment_is_not_cut_off_before_the_doubt_look(energy_vad: EnergyVad,
+                                                                  gated_comp: TurnCompletion) -> None:
+    """The caller hesitates 1 s after a fragment tiny.en heard as a finished sentence with low
+    confidence: neither the first look nor the second ends it, and the whole is one turn."""
+    det = TurnDetector(energy_vad, S, completion=True)
+    events = drive(det, silence(300) + tone(1200) + silence(1000) + tone(700) + silence(2500), gated_comp,
+                   ["Please remember my vocalist.", "Please reserve a hotel in San Diego for Monday."],
+                   confidence=0.44)
+    ended = [e for e in events if isinstance(e, TurnEnded)]
+    assert len(ended) == 1
+    assert ended[0].speech_end == pytest.approx(T0 + 0.3 + 1.2 + 1.0 + 0.7)
+    assert [e.look for e in events if isinstance(e, TurnPaused)][:2] == [1, 2]
+
+
+def test_doubt_wait_is_validated() -> None:
+    from convener.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="turn_doubt_wait_ms"):
+        MediaSettings(turn_doubt_wait_ms=700).validate()
+    with pytest.raises(ConfigError, match="turn_doubt_wait_ms"):
+        MediaSettings(turn_doubt_wait_ms=2500).validate()
+
+
+def test_long_pauses_inside_a_turn_are_shortened_for_the_recogniser(energy_vad: EnergyVad,
+                                                                    text_comp: TurnCompletion) -> None:
+    """Whisper often stops at a long pause and drops what follows; the audio it gets keeps at
+    most turn_asr_max_gap_ms (300 ms) of each pause inside the turn, and all of the words."""
+    first, second = tone(1500), tone(700, freq=660)
+    pcm = silence(300) + first + silence(1000) + second + silence(2500)
+    ended = [e for e in drive(TurnDetector(energy_vad, S, completion=True), pcm, text_comp,
+                              ["I'd like to book a flight to", "I'd like to book a flight to Denver, please."])
+             if isinstance(e, TurnEnded)]
+    assert len(ended) == 1
+    audio = ended[0].audio
+    assert first in audio and second in audio
+    gap = audio.index(second) - (audio.index(first) + len(first))
+    assert gap == 300 * 16  # 300 ms of 8 kHz PCM16 between the parts, not 1000
+    # The times are those heard: the turn's speech still ends where the second part did.
+    assert ended[0].speech_end == pytest.approx(T0 + 0.3 + 1.5 + 1.0 + 0.7)
+    # Off: the audio as heard.
+    off = [e for e in drive(TurnDetector(energy_vad, MediaSettings(turn_asr_max_gap_ms=0), completion=True), pcm,
+                            text_comp, ["I'd like to book a flight to", "I'd like to book a flight to Denver."])
+           if isinstance(e, TurnEnded)]
+    assert off[0].audio.index(second) - (off[0].audio.index(first) + len(first)) == 1000 * 16
+
+
+def test_compact_gaps_keeps_short_pauses_and_the_tail() -> None:
+    from convener.audio import AudioFrame
+    from convener.media.turns import compact_gaps
+
+    fr = [AudioFrame(bytes([i]) * 320, 8000, i * 0.02) for i in range(40)]
+    #       voice 0-4, quiet 5-9 (100 ms), voice 10-14, quiet 15-34 (400 ms), voice 35-37, quiet 38-39
+    quiet = [False] * 5 + [True] * 5 + [False] * 5 + [True] * 20 + [False] * 3 + [True] * 2
+    out = compact_gaps(fr, quiet, 0.3)
+    # The short pause stays whole; of the long one 140 ms after the words and 160 ms before the
+    # next; the last words and the tail stay.
+    assert [f.pcm[0] for f in out] == [*range(22), *range(27, 40)]
+    assert sum(f.duration for f in out) == pytest.approx(0.8 - 0.1)
+    assert compact_gaps(fr, quiet, 10.0) == fr
+
+
+def test_asr_gap_setting_is_validated() -> None:
+    from convener.settings import ConfigError
+
+    MediaSettings(turn_asr_max_gap_ms=0).validate()
+    with pytest.raises(ConfigError, match="turn_asr_max_gap_ms"):
+        MediaSettings(turn_asr_max_gap_ms=50).validate()
+
+
+def test_may_the_month_ends_a_request_may_the_verb_does_not(text_comp: TurnCompletion) -> None:
+    """Whisper writes the month "May"; the classifier and the second look read words in lower
+    case, where it was the auxiliary: "... on the 20th of May." waited 2 s."""
+    assert text_comp.decide(None, "I want to fly to Miami on the 20th of May.").complete
+    assert not strongly_unfinished("I want to fly to Miami on the 20th of May.")
+    assert not text_comp.decide(None, "I think it may").complete
+    assert strongly_unfinished("I think it may")

@@ -449,10 +449,9 @@ class CallerVoice:
             log.warning("call %s: turn-completion decision failed (%s); waiting for silence", call.id, e)
             return
         transcript = heard.text if heard is not None else None
-        decision = comp.decide(audio_p, transcript, second=pause.second,
+        decision = comp.decide(audio_p, transcript, look=pause.look,
                                confidence=heard.confidence if heard is not None else None)
-        log.debug("call %s: %s after %r: %s", call.id, "second look" if pause.second else "pause",
-                  transcript, decision.describe())
+        log.debug("call %s: look %d after %r: %s", call.id, pause.look, transcript, decision.describe())
         if decision.complete:
             ended = self.detector.end_now(pause)
             if ended is not None:

@@ -87,13 +87,23 @@ class MediaSettings:
     # turn_incomplete_wait_ms. The longer the silence, the lower the bar. Set it to
     # turn_incomplete_wait_ms to wait the full time on every "incomplete".
     turn_uncertain_wait_ms: int = 800
+    # The look for words heard badly (below turn_min_confidence): once this much silence has
+    # passed, such a turn ends unless its words end on a strongly unfinished one. Pauses inside a
+    # turn rarely run past about a second; before this look, a doubted transcript waited the full
+    # turn_incomplete_wait_ms. Set it to turn_incomplete_wait_ms for that.
+    turn_doubt_wait_ms: int = 1200
     # Probability of "the caller has finished" at or above which the turn ends (both models).
     turn_complete_threshold: float = 0.5
     # Words recognised with a confidence below this do not end a turn at the first look (a
-    # misheard fragment often reads as a finished sentence); the second look decides. 0 = trust
-    # every transcript.
+    # misheard fragment often reads as a finished sentence), nor at the second look; they are
+    # read at turn_doubt_wait_ms. 0 = trust every transcript.
     turn_min_confidence: float = 0.55
     turn_max_utterance_ms: int = 30000
+    # Silences inside an utterance longer than this are shortened to it in the audio the
+    # recogniser gets (half kept after the words before, half before the words after): Whisper
+    # often stops at a long pause and drops what follows ("Is it going to rain in? ..."), and a
+    # caller who hesitated is one turn. 0 = the audio as heard.
+    turn_asr_max_gap_ms: int = 300
     # Trailing silence kept at the end of an emitted utterance (the rest of the hang-over is cut).
     turn_tail_ms: int = 200
 
@@ -143,6 +153,11 @@ class MediaSettings:
             raise ConfigError("turn_incomplete_wait_ms: must be above turn_stop_ms and at most 10000")
         if not self.turn_stop_ms < self.turn_uncertain_wait_ms <= self.turn_incomplete_wait_ms:
             raise ConfigError("turn_uncertain_wait_ms: must be above turn_stop_ms and at most turn_incomplete_wait_ms")
+        if self.turn_asr_max_gap_ms != 0 and not 100 <= self.turn_asr_max_gap_ms <= 5000:
+            raise ConfigError("turn_asr_max_gap_ms: must be 0 (off) or between 100 and 5000")
+        if not self.turn_uncertain_wait_ms <= self.turn_doubt_wait_ms <= self.turn_incomplete_wait_ms:
+            raise ConfigError("turn_doubt_wait_ms: must be at least turn_uncertain_wait_ms and at most "
+                              "turn_incomplete_wait_ms")
         if not 0.0 < self.turn_complete_threshold < 1.0:
             raise ConfigError("turn_complete_threshold: must be between 0 and 1 (exclusive)")
         if not 0.0 <= self.turn_min_confidence < 1.0:

@@ -22,9 +22,11 @@ Events, in media time (frame timestamps, i.e. ``time.monotonic()`` of the audio 
   a candidate end. The shell asks a turn-completion model (``convener.speech.turns``) whether
   the caller has finished and, if so, calls ``end_now(pause)`` to end the turn at once. If not,
   the detector keeps listening: the caller speaks again (the pause is void) or the turn ends by
-  silence after ``turn_incomplete_wait_ms`` (2 s). A second ``TurnPaused`` (``second=True``)
+  silence after ``turn_incomplete_wait_ms`` (2 s). A second ``TurnPaused`` (``look=2``)
   comes at ``turn_uncertain_wait_ms`` (800 ms) of silence: the second look, where the shell
   ends the turn unless the words are strongly unfinished (``speech.turns.decision.second_look``).
+  A third (``look=3``) at ``turn_doubt_wait_ms`` (1.2 s) reads the same way the words heard
+  with low confidence, which the first two looks do not trust (``decision.doubt_look``).
 
 **Where the voice really ended.** Silero's probability trails the voice: it stays above the
 threshold for ~100-150 ms of the word's decay and of the noise after it (measured on the turn
@@ -115,11 +117,47 @@ class TurnPaused:
     audio: bytes  # the utterance so far, as ``TurnEnded.audio`` would hold it
     sample_rate: int
     speech_end: float  # identifies the pause: end of the last voiced frame
-    at: float  # end of the frame that reached turn_stop_ms (turn_uncertain_wait_ms when second)
-    second: bool = False  # the second look, after turn_uncertain_wait_ms of silence
+    at: float  # end of the frame that reached turn_stop_ms (or the later look's wait)
+    look: int = 1  # 1 after turn_stop_ms, 2 after turn_uncertain_wait_ms, 3 after turn_doubt_wait_ms
+
+    @property
+    def second(self) -> bool:
+        """A later look (2 or 3): the caller stayed silent past the first."""
+        return self.look > 1
 
 
 TurnEvent = SpeechStarted | TurnPaused | TurnEnded
+
+
+def compact_gaps(frames: list[AudioFrame], quiet: list[bool], max_gap_s: float) -> list[AudioFrame]:
+    """``frames`` with every run of quiet frames longer than ``max_gap_s`` shortened to it: the
+    first and the last half of the run are kept, the middle dropped. Runs at the very end (the
+    hang-over, already cut to the tail) are kept whole."""
+    out: list[AudioFrame] = []
+    i, n = 0, len(frames)
+    while i < n:
+        if not quiet[i]:
+            out.append(frames[i])
+            i += 1
+            continue
+        j = i
+        while j < n and quiet[j]:
+            j += 1
+        run = frames[i:j]
+        if j < n and sum(f.duration for f in run) > max_gap_s + 1e-9:
+            half = max_gap_s / 2
+            k, kept = 0, 0.0  # the first half of the gap, after the words before
+            while k < len(run) and kept + run[k].duration <= half + 1e-9:
+                kept += run[k].duration
+                k += 1
+            m, rest = len(run), max_gap_s - kept  # the rest, before the words after
+            while m > k and run[m - 1].duration <= rest + 1e-9:
+                rest -= run[m - 1].duration
+                m -= 1
+            run = run[:k] + run[m:]
+        out += run
+        i = j
+    return out
 
 
 class TurnDetector:
@@ -134,6 +172,7 @@ class TurnDetector:
         self.stop_s = s.turn_stop_ms / 1000.0
         # The second look; at or beyond the silence limit there is none.
         self.second_s = s.turn_uncertain_wait_ms / 1000.0
+        self.doubt_s = s.turn_doubt_wait_ms / 1000.0  # the third look, for words heard badly
         self.silence_limit_s = (s.turn_incomplete_wait_ms if completion else s.turn_hangover_ms) / 1000.0
         self.threshold = s.vad_threshold
         self.low_threshold = s.vad_threshold - s.vad_hysteresis
@@ -142,6 +181,7 @@ class TurnDetector:
         self.hangover_s = s.turn_hangover_ms / 1000.0  # the fallback (no completion model)
         self.max_utt_s = s.turn_max_utterance_ms / 1000.0
         self.tail_s = s.turn_tail_ms / 1000.0
+        self.max_gap_s = s.turn_asr_max_gap_ms / 1000.0  # 0: no compaction
         self.energy_end_s = s.turn_energy_end_ms / 1000.0 if completion else 0.0
         self._levels: deque[float] = deque(maxlen=LEVEL_HISTORY)  # dBFS of recent frames, all states
         self._credit_s = 0.0  # quiet frames Silero still called speech, counted as silence
@@ -154,12 +194,13 @@ class TurnDetector:
         self._cand: list[AudioFrame] = []
         self._cand_dur = 0.0
         self._utt: list[AudioFrame] = []
+        self._utt_quiet: list[bool] = []  # per frame of _utt: below the VAD's low threshold
         self._utt_preroll: list[AudioFrame] = []
         self._utt_dur = 0.0
         self._silence_s = 0.0
         self._speech_start = 0.0
         self._speech_end = 0.0
-        self._looks = 0  # TurnPaused events already emitted for the current silence (0, 1, 2)
+        self._looks = 0  # the last look (TurnPaused) emitted in the current silence (0-3)
         self._last_frame_end = 0.0
         self.last_probability = 0.0
 
@@ -197,6 +238,7 @@ class TurnDetector:
             return []
         # speech
         self._utt.append(frame)
+        self._utt_quiet.append(p < self.low_threshold)
         self._utt_dur += dur
         self._last_frame_end = frame.timestamp + dur
         if p >= self.low_threshold:
@@ -219,10 +261,12 @@ class TurnDetector:
         if self.completion and self._looks == 0 and self._silence_s + self._credit_s >= self.stop_s - 1e-9:
             self._looks = 1
             return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur)]
-        if (self.completion and self._looks == 1 and self.second_s < self.silence_limit_s
-                and self._silence_s >= self.second_s - 1e-9):
-            self._looks = 2
-            return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur, True)]
+        if self.completion and self._looks >= 1:
+            for look, wait in ((2, self.second_s), (3, self.doubt_s)):
+                if self._looks < look and wait < self.silence_limit_s and self._silence_s >= wait - 1e-9:
+                    self._looks = look
+                    return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end,
+                                       frame.timestamp + dur, look)]
         return []
 
     def end_current(self) -> TurnEnded | None:
@@ -267,6 +311,7 @@ class TurnDetector:
         self._preroll.clear()
         self._preroll_dur = 0.0
         self._utt = self._cand
+        self._utt_quiet = [False] * len(self._cand)
         self._utt_dur = self._cand_dur
         self._cand = []
         self._silence_s = 0.0
@@ -310,6 +355,8 @@ class TurnDetector:
         while excess > 1e-9 and frames and frames[-1].duration <= excess + 1e-9:
             excess -= frames[-1].duration
             frames = frames[:-1]
+        if self.max_gap_s > 0:
+            frames = compact_gaps(frames, self._utt_quiet[:len(frames)], self.max_gap_s)
         return b"".join(f.pcm for f in self._utt_preroll) + b"".join(f.pcm for f in frames)
 
     def _end(self, frame: AudioFrame, forced: bool) -> TurnEnded:
@@ -336,6 +383,7 @@ class TurnDetector:
         self._cand = []
         self._cand_dur = 0.0
         self._utt = []
+        self._utt_quiet = []
         self._utt_preroll = []
         self._utt_dur = 0.0
         self._silence_s = 0.0

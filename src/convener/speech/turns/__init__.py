@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from convener.media.settings import MediaSettings
-from convener.speech.turns.decision import TurnDecision, decide, second_look
+from convener.speech.turns.decision import TurnDecision, decide, doubt_look, second_look
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AudioTurnModel", "TurnCompletion", "TurnDecision", "build_completion", "decide", "second_look"]
+__all__ = ["AudioTurnModel", "TurnCompletion", "TurnDecision", "build_completion", "decide", "doubt_look",
+           "second_look"]
 
 
 class AudioTurnModel(Protocol):
@@ -57,15 +58,18 @@ class TurnCompletion:
     def name(self) -> str:
         return "+".join(m.name for m in (self.audio, self.text) if m is not None)
 
-    def decide(self, audio_p: float | None, transcript: str | None, second: bool = False,
+    def decide(self, audio_p: float | None, transcript: str | None, look: int = 1,
                confidence: float | None = None) -> TurnDecision:
-        """``second``: the second look after ``turn_uncertain_wait_ms`` of silence (lower bar).
+        """``look``: 1 after the stop; 2 after ``turn_uncertain_wait_ms`` of silence (lower bar);
+        3 after ``turn_doubt_wait_ms`` (words heard badly read too).
         ``confidence``: the recogniser's confidence in ``transcript`` (None: unknown)."""
         text_p = self.text.probability(transcript) if self.text is not None and transcript is not None else None
         if transcript is None or len(transcript.split()) < GATED_WORDS:
             confidence = None  # "Yes." "Next Friday.": answers, and a confidence that says nothing
         first = decide(audio_p, text_p, self.threshold, confidence, self.min_confidence)
-        return second_look(first, transcript) if second else first
+        if look >= 3:
+            return doubt_look(first, transcript)
+        return second_look(first, transcript) if look == 2 else first
 
 
 @functools.cache

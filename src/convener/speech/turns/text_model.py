@@ -49,7 +49,16 @@ AUXILIARIES = frozenset(
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().replace("’", "'"))
+    """The transcript's words, lower case; a capitalised "May" after the first word is the month
+    ("... on the 20th of May."), not the auxiliary, and reads as ``MONTH``."""
+    w = _WORD.findall(text.lower().replace("’", "'"))
+    if len(w) >= 2 and w[-1] == "may" and _LAST_MAY.search(text):
+        w[-1] = MONTH
+    return w
+
+
+MONTH = "<month>"  # no weight of its own: an ordinary last word
+_LAST_MAY = re.compile(r"\bMay\W*$")
 
 
 def features(text: str) -> list[str]:
