@@ -237,6 +237,8 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
     if mode == "no-second-look":  # the rule before the second look: every "incomplete" waits 2 s
         config.media.turn_uncertain_wait_ms = config.media.turn_incomplete_wait_ms
         config.media.turn_doubt_wait_ms = config.media.turn_incomplete_wait_ms
+    if mode == "no-gap-compaction":  # the recogniser gets the pauses inside a turn whole
+        config.media.turn_asr_max_gap_ms = 0
     if mode == "no-doubt-look":  # words heard badly wait the longest (2 s), as before turn_doubt_wait_ms
         config.media.turn_doubt_wait_ms = config.media.turn_incomplete_wait_ms
     if mode == "stop150":
@@ -316,8 +318,8 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
     return results
 
 
-MODES = ("completion", "no-doubt-look", "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache",
-         "trust-words", "fixed")
+MODES = ("completion", "no-doubt-look", "no-gap-compaction", "no-second-look", "stop150", "silero-end",
+         "no-route-ahead", "no-tts-cache", "trust-words", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
