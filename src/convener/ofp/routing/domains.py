@@ -22,6 +22,10 @@ and pinned sha256 and the sha256 of ``domains.json``; when it does not match, on
 says so and routing goes on without domains. Regenerate with
 ``python -m convener.ofp.routing.domains``.
 
+The same scores feed the "none" decision (``evidence``): a request clearly closer to a domain
+no present agent is attached to than to any agent's (general knowledge, for "What's the
+capital of Australia?") raises the bar an agent must clear (``decision.none_bar``).
+
 Pure arithmetic over numpy arrays; the only I/O is reading the two files once.
 """
 
@@ -35,6 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from convener.ofp.routing.decision import DomainEvidence
 
 if TYPE_CHECKING:
     from convener.ofp.routing.embeddings import Embedder
@@ -144,6 +150,14 @@ def blend(direct: float, domain_scores: np.ndarray, attached: tuple[int, ...]) -
         return direct
     exemplar = max(float(domain_scores[i]) for i in attached)
     return (1 - EXEMPLAR_WEIGHT) * direct + EXEMPLAR_WEIGHT * exemplar
+
+
+def evidence(domain_scores: np.ndarray, held: set[int] | frozenset[int]) -> DomainEvidence:
+    """A request's closeness to the domains present agents are attached to (``held``) and to
+    the others: the best score of each side (-1.0, the lowest cosine, for a side with none)."""
+    inside = max((float(domain_scores[i]) for i in held), default=-1.0)
+    outside = max((float(s) for i, s in enumerate(domain_scores) if i not in held), default=-1.0)
+    return DomainEvidence(inside, outside)
 
 
 def load_library(model_name: str, model_sha256: str) -> DomainLibrary | None:

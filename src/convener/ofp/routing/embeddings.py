@@ -39,7 +39,8 @@ from typing import Protocol
 import numpy as np
 
 from convener.ofp.manifest import Manifest
-from convener.ofp.routing.domains import DomainLibrary, blend
+from convener.ofp.routing.decision import DomainEvidence
+from convener.ofp.routing.domains import DomainLibrary, blend, evidence
 from convener.ofp.routing.keyphrases import MAX_DESCRIPTIONS, descriptions, keyphrases
 
 log = logging.getLogger(__name__)
@@ -347,6 +348,14 @@ class ManifestIndex:
     def query_vector(self, raw: np.ndarray) -> np.ndarray:
         """A request's embedding, centred and normalised like the manifests'."""
         return _normalise(raw - self.centre)
+
+    def domain_evidence(self, query: np.ndarray, manifests: Sequence[Manifest]) -> DomainEvidence | None:
+        """The request's closeness to the domains these manifests are attached to and to the
+        others (None without a domain library)."""
+        if self.domains is None:
+            return None
+        held = frozenset(i for m in manifests for i in self._entry(m).domains)
+        return evidence(self.domains.scores(query), held)
 
     def similarity(self, query: np.ndarray, manifests: Sequence[Manifest]) -> list[float]:
         """For each manifest: the mean cosine of the (centred) query with its closest ``TOP_PIECES``

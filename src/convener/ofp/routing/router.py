@@ -29,6 +29,7 @@ from convener.ofp.routing.decision import (
     Calibration,
     Candidate,
     Decision,
+    DomainEvidence,
     choose,
     decide,
     split_requests,
@@ -177,6 +178,18 @@ class Router:
             out[best] += self.travel_bonus
         return out
 
+    def evidence(self, text: str, manifests: Sequence[Manifest]) -> DomainEvidence | None:
+        """The request's closeness to the everyday domains the present agents hold and to the
+        others (for a request in parts, the best of its parts on each side), or None."""
+        if self.index is None or self.index.domains is None or not manifests:
+            return None
+        parts = split_requests(text) if self.whole_from_parts else []
+        each = [self.index.domain_evidence(self._query(t), manifests) for t in (parts if len(parts) > 1 else [text])]
+        got = [e for e in each if e is not None]
+        if not got:
+            return None
+        return DomainEvidence(max(e.inside for e in got), max(e.outside for e in got))
+
     # --- the decision -----------------------------------------------------------------------
 
     def _common(self, manifests: Sequence[Manifest]) -> frozenset[str]:
@@ -197,7 +210,7 @@ class Router:
 
     def route(self, text: str, manifests: Sequence[Manifest], focal: Sequence[str] = ()) -> Decision:
         c = self.calibration
-        whole = decide(self.candidates(text, manifests), c, focal)
+        whole = decide(self.candidates(text, manifests), c, focal, self.evidence(text, manifests))
         if whole.kind == "invite" and whole.why.startswith("caller asked for"):
             return whole
         parts = split_requests(text)
@@ -205,7 +218,7 @@ class Router:
             return whole
         picks: list[tuple[Manifest, str]] = []
         for p in parts:
-            d = decide(self.candidates(p, manifests), c)
+            d = decide(self.candidates(p, manifests), c, evidence=self.evidence(p, manifests))
             if d.target is not None and all(d.target is not m for m, _ in picks):
                 picks.append((d.target, p))
         if len(picks) < 2:
