@@ -349,19 +349,21 @@ class ManifestIndex:
         """A request's embedding, centred and normalised like the manifests'."""
         return _normalise(raw - self.centre)
 
-    def domain_evidence(self, query: np.ndarray, manifests: Sequence[Manifest]) -> DomainEvidence | None:
+    def domain_evidence(self, query: np.ndarray, manifests: Sequence[Manifest],
+                        domain_scores: np.ndarray | None = None) -> DomainEvidence | None:
         """The request's closeness to the domains these manifests are attached to and to the
-        others (None without a domain library)."""
+        others (None without a domain library). ``domain_scores``: the query's, if known."""
         if self.domains is None:
             return None
         held = frozenset(i for m in manifests for i in self._entry(m).domains)
-        return evidence(self.domains.scores(query), held)
+        return evidence(self.domains.scores(query) if domain_scores is None else domain_scores, held)
 
-    def similarity(self, query: np.ndarray, manifests: Sequence[Manifest]) -> list[float]:
+    def similarity(self, query: np.ndarray, manifests: Sequence[Manifest],
+                   domain_scores: np.ndarray | None = None) -> list[float]:
         """For each manifest: the mean cosine of the (centred) query with its closest ``TOP_PIECES``
-        pieces, blended with the query's closeness to the manifest's everyday domains."""
+        pieces, blended with the query's closeness to the manifest's everyday domains
+        (``domain_scores``: the query's scores for the domains, if already known)."""
         out: list[float] = []
-        domain_scores: np.ndarray | None = None
         for m in manifests:
             e = self._entry(m)
             if not len(e.vectors):

@@ -71,7 +71,9 @@ class Router:
         if calibration is None:
             calibration = KEYPHRASES if model is None else (MEANING if domains is not None else MEANING_PLAIN)
         self.calibration = calibration
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        # text -> (its vector, its scores for the everyday domains or None): both are computed
+        # when the request is embedded (off the loop), so ``route`` only compares.
+        self._queries: OrderedDict[str, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self.query_cache = QUERY_CACHE
         self._qlock = threading.Lock()
         self._common_key: tuple[str, ...] = ()
@@ -79,6 +81,7 @@ class Router:
         self.whole_from_parts = WHOLE_FROM_PARTS
         self.travel_bonus = TRAVEL_BONUS if domains is None else TRAVEL_BONUS_WITH_DOMAINS
         self._travel: np.ndarray | None = None
+        self._travel_scores: np.ndarray | None = None
 
     @classmethod
     def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
@@ -110,13 +113,17 @@ class Router:
             return
         assert self.index is not None
         vectors = self.index.query_vector(self.model.embed([self.index.query_text(t) for t in todo]))
+        lib = self.index.domains
         with self._qlock:
             for t, v in zip(todo, vectors, strict=True):
-                self._queries[t] = v
+                self._queries[t] = (v, lib.scores(v) if lib is not None else None)
             while len(self._queries) > self.query_cache:
                 self._queries.popitem(last=False)
 
     def _query(self, text: str) -> np.ndarray:
+        return self._query_scores(text)[0]
+
+    def _query_scores(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
         with self._qlock:
             v = self._queries.get(text)
         if v is None:
@@ -164,16 +171,24 @@ class Router:
             self._travel = self.index.query_vector(self.model.embed([TRAVEL_PROBE]))[0]
         return self._travel
 
+    def _similarity(self, text: str, manifests: Sequence[Manifest]) -> list[float]:
+        assert self.index is not None
+        v, ds = self._query_scores(text)
+        return self.index.similarity(v, manifests, ds)
+
     def _meaning(self, text: str, manifests: Sequence[Manifest]) -> list[float]:
         assert self.index is not None
         parts = split_requests(text) if self.whole_from_parts else []
         if len(parts) < 2:
-            out = list(self.index.similarity(self._query(text), manifests))
+            out = list(self._similarity(text, manifests))
         else:
-            per_part = [self.index.similarity(self._query(p), manifests) for p in parts]
+            per_part = [self._similarity(p, manifests) for p in parts]
             out = [max(col) for col in zip(*per_part, strict=True)]
         if self.travel_bonus and len(manifests) > 1 and travel_pattern(text):
-            affinity = self.index.similarity(self._travel_vector(), manifests)
+            probe = self._travel_vector()
+            if self._travel_scores is None and self.index.domains is not None:
+                self._travel_scores = self.index.domains.scores(probe)
+            affinity = self.index.similarity(probe, manifests, self._travel_scores)
             best = max(range(len(manifests)), key=lambda i: affinity[i])
             out[best] += self.travel_bonus
         return out
@@ -184,7 +199,10 @@ class Router:
         if self.index is None or self.index.domains is None or not manifests:
             return None
         parts = split_requests(text) if self.whole_from_parts else []
-        each = [self.index.domain_evidence(self._query(t), manifests) for t in (parts if len(parts) > 1 else [text])]
+        each = []
+        for t in parts if len(parts) > 1 else [text]:
+            v, ds = self._query_scores(t)
+            each.append(self.index.domain_evidence(v, manifests, ds))
         got = [e for e in each if e is not None]
         if not got:
             return None
