@@ -166,11 +166,18 @@ class AskByDomains(Router):
         if other is None:
             return d
         a2 = owner[other]
-        comb = {x.manifest.identification.speaker_uri: x.combined(self.calibration)
-                for x in self.candidates(text, manifests)}
+        comb = {
+            x.manifest.identification.speaker_uri: x.combined(self.calibration)
+            for x in self.candidates(text, manifests)
+        }
         s1, s2 = (comb[manifests[a].identification.speaker_uri] for a in (a1, a2))
-        if (ds[held[0]] - ds[other] < self.X and ds.max() - ds[other] < self.Y and s2 >= self.calibration.none_below
-                and abs(s1 - s2) < self.AW and d.targets[0] in (manifests[a1], manifests[a2])):
+        if (
+            ds[held[0]] - ds[other] < self.X
+            and ds.max() - ds[other] < self.Y
+            and s2 >= self.calibration.none_below
+            and abs(s1 - s2) < self.AW
+            and d.targets[0] in (manifests[a1], manifests[a2])
+        ):
             return Decision("ask", (manifests[a1], manifests[a2]), "two agents' domains about equally close")
         return d
 
@@ -192,16 +199,21 @@ class AgentNorm(Router):
             rows = lib.vectors[lib.mask]
             dom_of = np.repeat(np.arange(len(lib.domains)), lib.mask.sum(axis=1))
             mine = set(self.index._entry(m).domains)
-            self._mu[key] = float(np.mean([self.index.similarity(v, [m])[0]
-                                           for v, k in zip(rows, dom_of, strict=True) if k not in mine]))
+            self._mu[key] = float(
+                np.mean([self.index.similarity(v, [m])[0] for v, k in zip(rows, dom_of, strict=True) if k not in mine])
+            )
         return self._mu[key]
 
     def candidates(self, text: str, manifests: Sequence[Manifest]) -> list[Candidate]:
         cands = super().candidates(text, manifests)
         mu = [self._typical(m) for m in manifests]
         mean = sum(mu) / len(mu) if mu else 0.0
-        return [Candidate(c.manifest, c.keyphrase, None if c.meaning is None else c.meaning - self.ALPHA * (u - mean),
-                          c.explicit) for c, u in zip(cands, mu, strict=True)]
+        return [
+            Candidate(
+                c.manifest, c.keyphrase, None if c.meaning is None else c.meaning - self.ALPHA * (u - mean), c.explicit
+            )
+            for c, u in zip(cands, mu, strict=True)
+        ]
 
 
 # --- reporting ----------------------------------------------------------------------------------
@@ -213,8 +225,14 @@ def short(o: Outcome) -> str:
     return o.split()[0][:9]
 
 
-def evaluate(run: Callable[[str], Outcome], reqs: list[dict[str, Any]], *, prepare: Callable[[str], None] | None,
-             errors: bool, title: str) -> float:
+def evaluate(
+    run: Callable[[str], Outcome],
+    reqs: list[dict[str, Any]],
+    *,
+    prepare: Callable[[str], None] | None,
+    errors: bool,
+    title: str,
+) -> float:
     got: list[Outcome] = []
     times: list[float] = []
     for r in reqs:
@@ -234,22 +252,29 @@ def evaluate(run: Callable[[str], Outcome], reqs: list[dict[str, Any]], *, prepa
         right_kind[kind] += k
     print("   by kind: " + ", ".join(f"{k} {right_kind[k]}/{n}" for k, n in sorted(by_kind.items())))
     styles = sorted({r["style"] for r in reqs})
-    print("   by style: " + ", ".join(
-        f"{s} {sum(k for k, r in zip(ok, reqs, strict=True) if r['style'] == s)}/"
-        f"{sum(1 for r in reqs if r['style'] == s)}" for s in styles))
+    print(
+        "   by style: "
+        + ", ".join(
+            f"{s} {sum(k for k, r in zip(ok, reqs, strict=True) if r['style'] == s)}/"
+            f"{sum(1 for r in reqs if r['style'] == s)}"
+            for s in styles
+        )
+    )
     asked = sum(isinstance(g, tuple) for g in got)
     should = sum(isinstance(expected(r), tuple) for r in reqs)
-    print(f"   clarifying questions: {asked}/{len(reqs)} = {100 * asked / len(reqs):.1f} % "
-          f"(labelled ambiguous: {should})")
+    print(
+        f"   clarifying questions: {asked}/{len(reqs)} = {100 * asked / len(reqs):.1f} % (labelled ambiguous: {should})"
+    )
     q = statistics.quantiles(times, n=100) if len(times) > 1 else times * 99
-    print(f"   routing time per turn: p50 {statistics.median(times):.2f} ms, p99 {q[98]:.2f} ms, "
-          f"max {max(times):.2f} ms")
+    print(
+        f"   routing time per turn: p50 {statistics.median(times):.2f} ms, p99 {q[98]:.2f} ms, max {max(times):.2f} ms"
+    )
     rows = sorted({short(expected(r)) for r in reqs})
     cols = sorted({short(g) for g in got} | set(rows))
     table: Counter[tuple[str, str]] = Counter((short(expected(r)), short(g)) for r, g in zip(reqs, got, strict=True))
     w = max(len(c) for c in cols) + 1
     print("   confusion (rows: expected, columns: decided)")
-    print("   " + " " * w + "".join(c[:w - 1].rjust(w) for c in cols))
+    print("   " + " " * w + "".join(c[: w - 1].rjust(w) for c in cols))
     for row in rows:
         print("   " + row.ljust(w) + "".join((str(table[(row, c)]) if table[(row, c)] else ".").rjust(w) for c in cols))
     if errors:
@@ -312,8 +337,19 @@ def tune(router: Router, manifests: list[Manifest], dev: list[dict[str, Any]]) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    routers = ["meaning", "meaning-nooutside", "meaning-hardnone", "meaning-askwide", "meaning-askdomains",
-               "meaning-agentnorm", "meaning-nodomains", "meaning-whole", "meaning-notravel", "keyphrases", "legacy"]
+    routers = [
+        "meaning",
+        "meaning-nooutside",
+        "meaning-hardnone",
+        "meaning-askwide",
+        "meaning-askdomains",
+        "meaning-agentnorm",
+        "meaning-nodomains",
+        "meaning-whole",
+        "meaning-notravel",
+        "keyphrases",
+        "legacy",
+    ]
     ap.add_argument("--router", default="all", help=f"all, or one or more (comma-separated) of {', '.join(routers)}")
     ap.add_argument("--split", choices=["dev", "held-out", "all"], default="all")
     ap.add_argument("--errors", action="store_true", help="list the requests routed wrongly")
@@ -323,8 +359,10 @@ def main() -> None:
     splits = ["dev", "held-out"] if args.split == "all" else [args.split]
     n_none = sum(r["expect"] == "none" for r in reqs)
     n_ask = sum(isinstance(r["expect"], list) for r in reqs)
-    print(f"{len(reqs)} requests ({n_none} for no agent, {n_ask} ambiguous), {len(manifests)} agents; "
-          + ", ".join(f"{s} {sum(r['split'] == s for r in reqs)}" for s in ("dev", "held-out")))
+    print(
+        f"{len(reqs)} requests ({n_none} for no agent, {n_ask} ambiguous), {len(manifests)} agents; "
+        + ", ".join(f"{s} {sum(r['split'] == s for r in reqs)}" for s in ("dev", "held-out"))
+    )
     if args.tune:
         t0 = time.perf_counter()
         router = Router.default()
@@ -363,8 +401,10 @@ def main() -> None:
                 if isinstance(router, AgentNorm):
                     for m in manifests:
                         router._typical(m)  # once per manifest, as when it is fetched
-                print(f"\n[{name}] model loaded and {len(manifests)} manifests embedded in "
-                      f"{time.perf_counter() - t0:.2f} s")
+                print(
+                    f"\n[{name}] model loaded and {len(manifests)} manifests embedded in "
+                    f"{time.perf_counter() - t0:.2f} s"
+                )
             run = router_outcome(router, manifests)
             r_ = router
 
@@ -372,8 +412,13 @@ def main() -> None:
                 r_.prepare_sync(text, manifests)
 
         for split in splits:
-            evaluate(run, [r for r in reqs if r["split"] == split], prepare=prepare, errors=args.errors,
-                     title=f"{name} / {split}")
+            evaluate(
+                run,
+                [r for r in reqs if r["split"] == split],
+                prepare=prepare,
+                errors=args.errors,
+                title=f"{name} / {split}",
+            )
 
 
 if __name__ == "__main__":

@@ -27,11 +27,16 @@ MANIFESTS: list[Manifest] = [
 FLIGHTS, HOTELS, WEATHER = MANIFESTS
 
 
-def manifest(name: str, synopsis: str = "", keyphrases: list[str] | None = None,
-             descriptions: list[str] | None = None) -> Manifest:
+def manifest(
+    name: str, synopsis: str = "", keyphrases: list[str] | None = None, descriptions: list[str] | None = None
+) -> Manifest:
     return Manifest(
-        Identification(f"tag:test.invalid,2026:{name.lower().replace(' ', '-')}", f"http://{name.lower()}.invalid/",
-                       conversational_name=name, synopsis=synopsis),
+        Identification(
+            f"tag:test.invalid,2026:{name.lower().replace(' ', '-')}",
+            f"http://{name.lower()}.invalid/",
+            conversational_name=name,
+            synopsis=synopsis,
+        ),
         [Capability(keyphrases or [], descriptions or [])],
     )
 
@@ -91,7 +96,9 @@ def test_hostile_manifests_are_bounded_in_what_is_read_and_embedded() -> None:
 def test_split_requests() -> None:
     assert split_requests("I need a flight and a hotel in Denver") == ["I need a flight", "a hotel in Denver"]
     assert split_requests("Book a room in Chicago, then tell me the weather there") == [
-        "Book a room in Chicago", "tell me the weather there"]
+        "Book a room in Chicago",
+        "tell me the weather there",
+    ]
     assert split_requests("Boston to Denver next Friday") == ["Boston to Denver next Friday"]
 
 
@@ -187,9 +194,17 @@ def test_keyphrases_shared_with_other_manifests_are_weak_evidence() -> None:
 def test_a_journey_between_places_is_recognised() -> None:
     from convener.ofp.routing.decision import travel_pattern
 
-    for text in ("I need to get from Boston to Denver next Friday", "Boston to Denver next Friday.",
-                 "hmm I need to uh get home to portland from um austin", "a seat to Chicago on Monday"):
+    for text in (
+        "I need to get from Boston to Denver next Friday",
+        "Boston to Denver next Friday.",
+        "hmm I need to uh get home to portland from um austin",
+        "a seat to Chicago on Monday",
+    ):
         assert travel_pattern(text), text
-    for text in ("What's the weather in Denver?", "To be honest I just want a table for two",
-                 "I'd like to book a room", "Send a taxi to the station"):
+    for text in (
+        "What's the weather in Denver?",
+        "To be honest I just want a table for two",
+        "I'd like to book a room",
+        "Send a taxi to the station",
+    ):
         assert not travel_pattern(text), text

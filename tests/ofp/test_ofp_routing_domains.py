@@ -29,11 +29,21 @@ def _unit(*xs: float) -> np.ndarray:
 
 def _library() -> DomainLibrary:
     """Three domains in 4 dimensions: each one's texts point along its own axis."""
-    ds = [Domain("taxi", "taxis", ("cab", "ride")), Domain("rental", "cars", ("hire",)),
-          Domain("weather", "forecasts", ("rain", "sun"))]
-    rows = [_unit(1, 0.1, 0, 0), _unit(1, 0, 0.1, 0), _unit(1, 0, 0, 0.1),   # taxi: 2 examples + description
-            _unit(0.1, 1, 0, 0), _unit(0, 1, 0, 0.1),                        # rental: 1 example + description
-            _unit(0, 0, 1, 0), _unit(0, 0.1, 1, 0), _unit(0, 0, 1, 0.1)]     # weather
+    ds = [
+        Domain("taxi", "taxis", ("cab", "ride")),
+        Domain("rental", "cars", ("hire",)),
+        Domain("weather", "forecasts", ("rain", "sun")),
+    ]
+    rows = [
+        _unit(1, 0.1, 0, 0),
+        _unit(1, 0, 0.1, 0),
+        _unit(1, 0, 0, 0.1),  # taxi: 2 examples + description
+        _unit(0.1, 1, 0, 0),
+        _unit(0, 1, 0, 0.1),  # rental: 1 example + description
+        _unit(0, 0, 1, 0),
+        _unit(0, 0.1, 1, 0),
+        _unit(0, 0, 1, 0.1),
+    ]  # weather
     return DomainLibrary.from_rows(ds, np.stack(rows))
 
 
@@ -108,9 +118,15 @@ def test_the_shipped_vectors_match_the_shipped_domains() -> None:
 
 
 def _manifest(name: str, synopsis: str, keyphrases: list[str]) -> Manifest:
-    return Manifest(Identification(f"tag:t.invalid,2026:{name.lower()}", f"http://{name.lower()}.invalid/",
-                                   conversational_name=name, synopsis=synopsis),
-                    [Capability(keyphrases, [synopsis])])
+    return Manifest(
+        Identification(
+            f"tag:t.invalid,2026:{name.lower()}",
+            f"http://{name.lower()}.invalid/",
+            conversational_name=name,
+            synopsis=synopsis,
+        ),
+        [Capability(keyphrases, [synopsis])],
+    )
 
 
 TERSE = [
@@ -141,8 +157,10 @@ def test_callers_own_words_reach_terse_manifests() -> None:
         assert d.target is not None and d.target.identification.conversational_name == want, (text, d)
     # Without the domains, the same model finds fewer of them (here: none above its threshold).
     plain = Router(r.model, domains=None)
-    right = sum((d := plain.route(t, TERSE)).target is not None and d.target.identification.conversational_name == w
-                for t, w in CALLERS_WORDS)
+    right = sum(
+        (d := plain.route(t, TERSE)).target is not None and d.target.identification.conversational_name == w
+        for t, w in CALLERS_WORDS
+    )
     assert right < len(CALLERS_WORDS) - 1
 
 

@@ -173,7 +173,8 @@ def load_library(model_name: str, model_sha256: str) -> DomainLibrary | None:
     if key != want:
         log.warning(
             "routing without everyday domains: %s was made for another model or another domains.json "
-            "(regenerate with: python -m convener.ofp.routing.domains)", VECTORS_FILE.name,
+            "(regenerate with: python -m convener.ofp.routing.domains)",
+            VECTORS_FILE.name,
         )
         return None
     try:
@@ -192,8 +193,10 @@ def write_vectors(model: Embedder, model_sha256: str, centre: np.ndarray) -> int
     texts = [ManifestIndex.query_text(t) for d in domains for t in d.texts()]
     rows = _normalise(model.embed(texts) - centre).astype(np.float16)
     np.save(VECTORS_FILE, rows, allow_pickle=False)
-    KEY_FILE.write_text(json.dumps({"key": library_key(model.name, model_sha256), "model": model.name,
-                                    "texts": len(texts)}) + "\n", encoding="utf-8")
+    KEY_FILE.write_text(
+        json.dumps({"key": library_key(model.name, model_sha256), "model": model.name, "texts": len(texts)}) + "\n",
+        encoding="utf-8",
+    )
     return len(texts)
 
 

@@ -59,8 +59,12 @@ WHOLE_FROM_PARTS = True
 
 
 class Router:
-    def __init__(self, model: Embedder | None = None, calibration: Calibration | None = None,
-                 domains: DomainLibrary | str | None = "auto") -> None:
+    def __init__(
+        self,
+        model: Embedder | None = None,
+        calibration: Calibration | None = None,
+        domains: DomainLibrary | str | None = "auto",
+    ) -> None:
         """``domains``: the everyday domains' library; "auto" loads the shipped one for the
         bundled model (other embedders, as in tests, get none unless given one)."""
         self.model = model
@@ -222,9 +226,7 @@ class Router:
         meaning: list[float | None] = [None] * len(manifests)
         if self.index is not None and manifests:
             meaning = list(self._meaning(text, manifests))
-        return [
-            Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)
-        ]
+        return [Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)]
 
     def route(self, text: str, manifests: Sequence[Manifest], focal: Sequence[str] = ()) -> Decision:
         c = self.calibration
@@ -244,8 +246,12 @@ class Router:
         (first, _), (second, second_text) = picks[0], picks[1]
         name = first.identification.conversational_name
         return Decision(
-            "invite", (first,), f"two requests: {name} first, then {second.identification.conversational_name}",
-            whole.scores, then=second, then_text=second_text,
+            "invite",
+            (first,),
+            f"two requests: {name} first, then {second.identification.conversational_name}",
+            whole.scores,
+            then=second,
+            then_text=second_text,
         )
 
     def choose(self, text: str, options: Sequence[Manifest]) -> Manifest | None:
