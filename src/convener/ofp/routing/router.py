@@ -29,6 +29,7 @@ from convener.ofp.routing.decision import (
     Calibration,
     Candidate,
     Decision,
+    DomainEvidence,
     choose,
     decide,
     split_requests,
@@ -58,8 +59,12 @@ WHOLE_FROM_PARTS = True
 
 
 class Router:
-    def __init__(self, model: Embedder | None = None, calibration: Calibration | None = None,
-                 domains: DomainLibrary | str | None = "auto") -> None:
+    def __init__(
+        self,
+        model: Embedder | None = None,
+        calibration: Calibration | None = None,
+        domains: DomainLibrary | str | None = "auto",
+    ) -> None:
         """``domains``: the everyday domains' library; "auto" loads the shipped one for the
         bundled model (other embedders, as in tests, get none unless given one)."""
         self.model = model
@@ -70,7 +75,9 @@ class Router:
         if calibration is None:
             calibration = KEYPHRASES if model is None else (MEANING if domains is not None else MEANING_PLAIN)
         self.calibration = calibration
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        # text -> (its vector, its scores for the everyday domains or None): both are computed
+        # when the request is embedded (off the loop), so ``route`` only compares.
+        self._queries: OrderedDict[str, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self.query_cache = QUERY_CACHE
         self._qlock = threading.Lock()
         self._common_key: tuple[str, ...] = ()
@@ -78,6 +85,7 @@ class Router:
         self.whole_from_parts = WHOLE_FROM_PARTS
         self.travel_bonus = TRAVEL_BONUS if domains is None else TRAVEL_BONUS_WITH_DOMAINS
         self._travel: np.ndarray | None = None
+        self._travel_scores: np.ndarray | None = None
 
     @classmethod
     def keyphrases_only(cls, match_threshold: float = KEYPHRASES.none_below) -> Router:
@@ -109,13 +117,17 @@ class Router:
             return
         assert self.index is not None
         vectors = self.index.query_vector(self.model.embed([self.index.query_text(t) for t in todo]))
+        lib = self.index.domains
         with self._qlock:
             for t, v in zip(todo, vectors, strict=True):
-                self._queries[t] = v
+                self._queries[t] = (v, lib.scores(v) if lib is not None else None)
             while len(self._queries) > self.query_cache:
                 self._queries.popitem(last=False)
 
     def _query(self, text: str) -> np.ndarray:
+        return self._query_scores(text)[0]
+
+    def _query_scores(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
         with self._qlock:
             v = self._queries.get(text)
         if v is None:
@@ -163,19 +175,42 @@ class Router:
             self._travel = self.index.query_vector(self.model.embed([TRAVEL_PROBE]))[0]
         return self._travel
 
+    def _similarity(self, text: str, manifests: Sequence[Manifest]) -> list[float]:
+        assert self.index is not None
+        v, ds = self._query_scores(text)
+        return self.index.similarity(v, manifests, ds)
+
     def _meaning(self, text: str, manifests: Sequence[Manifest]) -> list[float]:
         assert self.index is not None
         parts = split_requests(text) if self.whole_from_parts else []
         if len(parts) < 2:
-            out = list(self.index.similarity(self._query(text), manifests))
+            out = list(self._similarity(text, manifests))
         else:
-            per_part = [self.index.similarity(self._query(p), manifests) for p in parts]
+            per_part = [self._similarity(p, manifests) for p in parts]
             out = [max(col) for col in zip(*per_part, strict=True)]
         if self.travel_bonus and len(manifests) > 1 and travel_pattern(text):
-            affinity = self.index.similarity(self._travel_vector(), manifests)
+            probe = self._travel_vector()
+            if self._travel_scores is None and self.index.domains is not None:
+                self._travel_scores = self.index.domains.scores(probe)
+            affinity = self.index.similarity(probe, manifests, self._travel_scores)
             best = max(range(len(manifests)), key=lambda i: affinity[i])
             out[best] += self.travel_bonus
         return out
+
+    def evidence(self, text: str, manifests: Sequence[Manifest]) -> DomainEvidence | None:
+        """The request's closeness to the everyday domains the present agents hold and to the
+        others (for a request in parts, the best of its parts on each side), or None."""
+        if self.index is None or self.index.domains is None or not manifests:
+            return None
+        parts = split_requests(text) if self.whole_from_parts else []
+        each = []
+        for t in parts if len(parts) > 1 else [text]:
+            v, ds = self._query_scores(t)
+            each.append(self.index.domain_evidence(v, manifests, ds))
+        got = [e for e in each if e is not None]
+        if not got:
+            return None
+        return DomainEvidence(max(e.inside for e in got), max(e.outside for e in got))
 
     # --- the decision -----------------------------------------------------------------------
 
@@ -191,13 +226,11 @@ class Router:
         meaning: list[float | None] = [None] * len(manifests)
         if self.index is not None and manifests:
             meaning = list(self._meaning(text, manifests))
-        return [
-            Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)
-        ]
+        return [Candidate(m, score(text, m, common), meaning[i], named is m) for i, m in enumerate(manifests)]
 
     def route(self, text: str, manifests: Sequence[Manifest], focal: Sequence[str] = ()) -> Decision:
         c = self.calibration
-        whole = decide(self.candidates(text, manifests), c, focal)
+        whole = decide(self.candidates(text, manifests), c, focal, self.evidence(text, manifests))
         if whole.kind == "invite" and whole.why.startswith("caller asked for"):
             return whole
         parts = split_requests(text)
@@ -205,7 +238,7 @@ class Router:
             return whole
         picks: list[tuple[Manifest, str]] = []
         for p in parts:
-            d = decide(self.candidates(p, manifests), c)
+            d = decide(self.candidates(p, manifests), c, evidence=self.evidence(p, manifests))
             if d.target is not None and all(d.target is not m for m, _ in picks):
                 picks.append((d.target, p))
         if len(picks) < 2:
@@ -213,8 +246,12 @@ class Router:
         (first, _), (second, second_text) = picks[0], picks[1]
         name = first.identification.conversational_name
         return Decision(
-            "invite", (first,), f"two requests: {name} first, then {second.identification.conversational_name}",
-            whole.scores, then=second, then_text=second_text,
+            "invite",
+            (first,),
+            f"two requests: {name} first, then {second.identification.conversational_name}",
+            whole.scores,
+            then=second,
+            then_text=second_text,
         )
 
     def choose(self, text: str, options: Sequence[Manifest]) -> Manifest | None:
