@@ -284,9 +284,17 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
                 media = await leg.open_media(config.media)
                 await leg.wait_in_bridge(timeout=10)
                 await asyncio.sleep(0.5)
+                # The previous item's turn must be over before the next is said: a turn left open
+                # (no reply, or a reply still to come after the silence limit) would take in the
+                # next item's words. So at least the silence limit + 1 s after its voice, and 1 s
+                # without reply audio.
+                gap = config.media.turn_incomplete_wait_ms / 1000 + 1.0
+                last_voice_end = 0.0
                 for item in batch:
                     pcm, first_end, voice_end = build(item, cache)
                     await media.wait_quiet(1.0, 12.0)  # the previous reply is over
+                    if (wait := last_voice_end + gap - time.monotonic()) > 0:
+                        await asyncio.sleep(wait)
                     end_of_audio = await media.say(pcm, RATE)
                     started = end_of_audio - len(pcm) / 2 / RATE
                     # Replies are looked for from the end of the first phrase on.
@@ -294,6 +302,7 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
                     if heard is not None:
                         await media.wait_quiet(0.6, 15.0, since=heard)
                     await asyncio.sleep(0.2)
+                    last_voice_end = started + voice_end
                     results.append({"idx": item.idx, "kind": item.kind, "voice": item.voice, "mode": mode,
                                     "held_out": item.held_out, "part": item.part, "pause_ms": item.pause_ms,
                                     "text": item.text,
