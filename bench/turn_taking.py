@@ -538,7 +538,7 @@ def main() -> int:
                     help=f"comma-separated, side by side in the same run: {', '.join(MODES)}")
     ap.add_argument("--kinds", default="complete,hesitation,pause", help="which kinds of item to play")
     ap.add_argument("--set", choices=("all", *PARTS), default="all",
-                    help="play only the tuning or only the held-out items (look at held-out once, at the end)")
+                    help="play only one part: tuning, held-out or fresh (look at the held-out parts once, at the end)")
     ap.add_argument("--looks", action="store_true",
                     help="offline (no Asterisk): the first and second look on recognised first phrases")
     ap.add_argument("--stops", action="store_true",

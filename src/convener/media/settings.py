@@ -90,7 +90,8 @@ class MediaSettings:
     # The look for words heard badly (below turn_min_confidence): once this much silence has
     # passed, such a turn ends unless its words end on a strongly unfinished one. Pauses inside a
     # turn rarely run past about a second; before this look, a doubted transcript waited the full
-    # turn_incomplete_wait_ms. Set it to turn_incomplete_wait_ms for that.
+    # turn_incomplete_wait_ms. Set it to turn_incomplete_wait_ms for that. It comes no sooner than
+    # the second look and no later than turn_incomplete_wait_ms (a value outside is moved there).
     turn_doubt_wait_ms: int = 1200
     # Probability of "the caller has finished" at or above which the turn ends (both models).
     turn_complete_threshold: float = 0.5
@@ -100,7 +101,8 @@ class MediaSettings:
     turn_min_confidence: float = 0.55
     turn_max_utterance_ms: int = 30000
     # Silences inside an utterance longer than this are shortened to it in the audio the
-    # recogniser gets (half kept after the words before, half before the words after): Whisper
+    # recogniser (and an audio turn model) gets (half kept after the words before, the rest
+    # before the words after; "silence" is the VAD's, below its low threshold): Whisper
     # often stops at a long pause and drops what follows ("Is it going to rain in? ..."), and a
     # caller who hesitated is one turn. 0 = the audio as heard.
     turn_asr_max_gap_ms: int = 300
@@ -155,9 +157,8 @@ class MediaSettings:
             raise ConfigError("turn_uncertain_wait_ms: must be above turn_stop_ms and at most turn_incomplete_wait_ms")
         if self.turn_asr_max_gap_ms != 0 and not 100 <= self.turn_asr_max_gap_ms <= 5000:
             raise ConfigError("turn_asr_max_gap_ms: must be 0 (off) or between 100 and 5000")
-        if not self.turn_uncertain_wait_ms <= self.turn_doubt_wait_ms <= self.turn_incomplete_wait_ms:
-            raise ConfigError("turn_doubt_wait_ms: must be at least turn_uncertain_wait_ms and at most "
-                              "turn_incomplete_wait_ms")
+        if not self.turn_stop_ms < self.turn_doubt_wait_ms <= 10000:
+            raise ConfigError("turn_doubt_wait_ms: must be above turn_stop_ms and at most 10000")
         if not 0.0 < self.turn_complete_threshold < 1.0:
             raise ConfigError("turn_complete_threshold: must be between 0 and 1 (exclusive)")
         if not 0.0 <= self.turn_min_confidence < 1.0:

@@ -172,8 +172,9 @@ class TurnDetector:
         self.stop_s = s.turn_stop_ms / 1000.0
         # The second look; at or beyond the silence limit there is none.
         self.second_s = s.turn_uncertain_wait_ms / 1000.0
-        self.doubt_s = s.turn_doubt_wait_ms / 1000.0  # the third look, for words heard badly
         self.silence_limit_s = (s.turn_incomplete_wait_ms if completion else s.turn_hangover_ms) / 1000.0
+        # The third look, for words heard badly: not before the second, not after the limit.
+        self.doubt_s = min(max(s.turn_doubt_wait_ms, s.turn_uncertain_wait_ms), s.turn_incomplete_wait_ms) / 1000.0
         self.threshold = s.vad_threshold
         self.low_threshold = s.vad_threshold - s.vad_hysteresis
         self.preroll_s = s.turn_preroll_ms / 1000.0
@@ -262,11 +263,13 @@ class TurnDetector:
             self._looks = 1
             return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur)]
         if self.completion and self._looks >= 1:
-            for look, wait in ((2, self.second_s), (3, self.doubt_s)):
-                if self._looks < look and wait < self.silence_limit_s and self._silence_s >= wait - 1e-9:
-                    self._looks = look
-                    return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end,
-                                       frame.timestamp + dur, look)]
+            # The latest look whose wait has passed (two waits set equal give one look, the later).
+            due = [look for look, wait in ((2, self.second_s), (3, self.doubt_s))
+                   if self._looks < look and wait < self.silence_limit_s and self._silence_s >= wait - 1e-9]
+            if due:
+                self._looks = due[-1]
+                return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur,
+                                   due[-1])]
         return []
 
     def end_current(self) -> TurnEnded | None:

@@ -49,8 +49,9 @@ AUXILIARIES = frozenset(
 
 
 def words(text: str) -> list[str]:
-    """The transcript's words, lower case; a capitalised "May" after the first word is the month
-    ("... on the 20th of May."), not the auxiliary, and reads as ``MONTH``."""
+    """The transcript's words, lower case; a capitalised "May" inside a sentence (not after
+    ".", "!" or "?") is the month ("... on the 20th of May."), not the auxiliary ("OK. May"),
+    and reads as ``MONTH``."""
     w = _WORD.findall(text.lower().replace("’", "'"))
     if len(w) >= 2 and w[-1] == "may" and _LAST_MAY.search(text):
         w[-1] = MONTH
@@ -58,7 +59,7 @@ def words(text: str) -> list[str]:
 
 
 MONTH = "<month>"  # no weight of its own: an ordinary last word
-_LAST_MAY = re.compile(r"\bMay\W*$")
+_LAST_MAY = re.compile(r"[^.!?\s]\s+May\W*$")
 
 
 def features(text: str) -> list[str]:
