@@ -239,6 +239,8 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
         config.media.turn_doubt_wait_ms = config.media.turn_incomplete_wait_ms
     if mode == "no-gap-compaction":  # the recogniser gets the pauses inside a turn whole
         config.media.turn_asr_max_gap_ms = 0
+    if mode == "no-confirm":  # a later look's "finished" ends the turn at once, as before turn_confirm_ms
+        config.media.turn_confirm_ms = 0
     if mode == "no-doubt-look":  # words heard badly wait the longest (2 s), as before turn_doubt_wait_ms
         config.media.turn_doubt_wait_ms = config.media.turn_incomplete_wait_ms
     if mode == "stop150":
@@ -327,7 +329,7 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
     return results
 
 
-MODES = ("completion", "no-doubt-look", "no-gap-compaction", "no-second-look", "stop150", "silero-end",
+MODES = ("completion", "no-confirm", "no-doubt-look", "no-gap-compaction", "no-second-look", "stop150", "silero-end",
          "no-route-ahead", "no-tts-cache", "trust-words", "fixed")
 
 

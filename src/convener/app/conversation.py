@@ -405,7 +405,7 @@ class CallerVoice:
                 elif isinstance(event, TurnPaused) and self.speech.turns is not None and self._flux is None:
                     self._spawn(self._decide(call, event))
                 elif isinstance(event, TurnEnded):
-                    self._ended(call, event)
+                    self._ended(call, event, event.paused)
 
     def _spawn(self, coro: Any) -> None:
         t = asyncio.create_task(coro)
@@ -452,7 +452,9 @@ class CallerVoice:
         decision = comp.decide(audio_p, transcript, look=pause.look,
                                confidence=heard.confidence if heard is not None else None)
         log.debug("call %s: look %d after %r: %s", call.id, pause.look, transcript, decision.describe())
-        if decision.complete:
+        if decision.complete and pause.look > 1 and self.detector.confirm_s > 0:
+            self.detector.end_soon(pause)  # a later look: the turn ends after turn_confirm_ms more of silence
+        elif decision.complete:
             ended = self.detector.end_now(pause)
             if ended is not None:
                 self._ended(call, ended, pause)

@@ -93,6 +93,11 @@ class MediaSettings:
     # turn_incomplete_wait_ms. Set it to turn_incomplete_wait_ms for that. It comes no sooner than
     # the second look and no later than turn_incomplete_wait_ms (a value outside is moved there).
     turn_doubt_wait_ms: int = 1200
+    # A later look (the second or the doubt look) that finds the caller finished ends the turn
+    # only after this much more silence, and not if the line's level says the caller is starting
+    # again: the VAD hears a word that begins with a fricative ("sleeps") tens of ms late.
+    # 0 = at once.
+    turn_confirm_ms: int = 60
     # Probability of "the caller has finished" at or above which the turn ends (both models).
     turn_complete_threshold: float = 0.5
     # Words recognised with a confidence below this do not end a turn at the first look (a
@@ -157,6 +162,8 @@ class MediaSettings:
             raise ConfigError("turn_uncertain_wait_ms: must be above turn_stop_ms and at most turn_incomplete_wait_ms")
         if self.turn_asr_max_gap_ms != 0 and not 100 <= self.turn_asr_max_gap_ms <= 5000:
             raise ConfigError("turn_asr_max_gap_ms: must be 0 (off) or between 100 and 5000")
+        if not 0 <= self.turn_confirm_ms <= 500:
+            raise ConfigError("turn_confirm_ms: must be between 0 and 500")
         if not self.turn_stop_ms < self.turn_doubt_wait_ms <= 10000:
             raise ConfigError("turn_doubt_wait_ms: must be above turn_stop_ms and at most 10000")
         if not 0.0 < self.turn_complete_threshold < 1.0:

@@ -98,6 +98,7 @@ class TurnEnded:
     end_of_turn: float
     preroll_ms: float  # how much of ``audio`` is pre-roll
     forced: bool = False  # cut at turn_max_utterance_ms
+    paused: TurnPaused | None = None  # the later look that ended it (``end_soon``), if any
 
     @property
     def duration_ms(self) -> float:
@@ -189,6 +190,10 @@ class TurnDetector:
         self._background: float | None = None  # dBFS of the line just before the utterance
         self._loud = -120.0  # loudest frame of the utterance so far
         self._level_quiet_s = 0.0  # trailing frames Silero calls speech but as quiet as the line
+        self._pause_floor = 0.0  # quietest frame of the current silence (dBFS)
+        self._loud_run = 0  # frames of the current silence, at the end, well above that floor
+        self._pending: tuple[TurnPaused, float] | None = None  # end_soon: the look, silence still to hear
+        self.confirm_s = s.turn_confirm_ms / 1000.0
         self.state = "idle"  # idle | candidate | speech
         self._preroll: deque[AudioFrame] = deque()
         self._preroll_dur = 0.0
@@ -246,6 +251,7 @@ class TurnDetector:
             self._silence_s = 0.0
             self._credit_s = 0.0
             self._looks = 0
+            self._pending = None
             if self._quiet_as_the_line():
                 self._level_quiet_s += dur  # Silero's trailing "speech": the voice may be over
             else:
@@ -254,6 +260,11 @@ class TurnDetector:
         else:
             if self._silence_s == 0.0 and self.energy_end_s > 0:
                 self._credit_s = quiet_tail_s(self._levels, dur, self.energy_end_s)
+                self._pause_floor, self._loud_run = self._levels[-1], 0
+            elif self.energy_end_s > 0:
+                lv = self._levels[-1]
+                self._pause_floor = min(self._pause_floor, lv)
+                self._loud_run = self._loud_run + 1 if lv >= self._pause_floor + VOICE_BACK_DB else 0
             self._silence_s += dur
         if self._silence_s >= self.silence_limit_s - 1e-9:
             return [self._end(frame, forced=False)]
@@ -266,6 +277,10 @@ class TurnDetector:
             # The latest look whose wait has passed (two waits set equal give one look, the later).
             due = [look for look, wait in ((2, self.second_s), (3, self.doubt_s))
                    if self._looks < look and wait < self.silence_limit_s and self._silence_s >= wait - 1e-9]
+            if self._pending is not None:
+                ended = self._confirm_pending(frame)
+                if ended is not None:
+                    return [ended]
             if due:
                 self._looks = due[-1]
                 return [TurnPaused(self._audio(), frame.sample_rate, self._speech_end, frame.timestamp + dur,
@@ -278,11 +293,42 @@ class TurnDetector:
             return None
         return self._end(self._utt[-1], forced=False)
 
+    @property
+    def voice_back(self) -> bool:
+        """In a pause, the last frames are well above the pause's own floor (``VOICE_BACK_DB``,
+        for ``VOICE_BACK_FRAMES``): the caller may have started again though the VAD has not
+        said so yet (Silero is slow on a word that begins with a fricative: "sleeps")."""
+        return self.state == "speech" and self._silence_s > 0 and self._loud_run >= VOICE_BACK_FRAMES
+
+    def end_soon(self, pause: TurnPaused) -> None:
+        """End the turn of a later look (2 or 3) once ``turn_confirm_ms`` (60 ms) more have
+        passed with the caller still silent: the VAD hears a caller who starts again tens of ms
+        late, and a later look has already waited 800 ms, so 60 ms more costs little. The turn
+        comes out of ``process`` as a ``TurnEnded`` whose ``paused`` is this look; nothing comes
+        when the caller spoke (``speech_end`` moved) or the line says they are starting to."""
+        if self.state == "speech" and abs(self._speech_end - pause.speech_end) <= 1e-9:
+            self._pending = (pause, self.confirm_s)
+
+    def _confirm_pending(self, frame: AudioFrame) -> TurnEnded | None:
+        assert self._pending is not None
+        pause, left = self._pending
+        if abs(self._speech_end - pause.speech_end) > 1e-9 or self._silence_s <= 0 or self.voice_back:
+            self._pending = None
+            return None
+        left -= frame.duration
+        if left > 1e-9:
+            self._pending = (pause, left)
+            return None
+        return self._end(frame, forced=False, paused=pause)
+
     def end_now(self, pause: TurnPaused) -> TurnEnded | None:
         """End the turn the pause belongs to (the model said the caller has finished).
 
-        None when that pause is over: the caller spoke again, or the turn already ended."""
+        None when that pause is over: the caller spoke again (or the line says they are starting
+        to: ``voice_back``), or the turn already ended."""
         if self.state != "speech" or abs(self._speech_end - pause.speech_end) > 1e-9 or not self._utt:
+            return None
+        if self.voice_back:
             return None
         return self._end(self._utt[-1], forced=False)
 
@@ -362,7 +408,7 @@ class TurnDetector:
             frames = compact_gaps(frames, self._utt_quiet[:len(frames)], self.max_gap_s)
         return b"".join(f.pcm for f in self._utt_preroll) + b"".join(f.pcm for f in frames)
 
-    def _end(self, frame: AudioFrame, forced: bool) -> TurnEnded:
+    def _end(self, frame: AudioFrame, forced: bool, paused: TurnPaused | None = None) -> TurnEnded:
         pre = self._utt_preroll
         rate = frame.sample_rate
         audio = self._audio()
@@ -374,6 +420,7 @@ class TurnDetector:
             end_of_turn=frame.timestamp + frame.duration,
             preroll_ms=sum(f.duration for f in pre) * 1000.0,
             forced=forced,
+            paused=paused,
         )
         self.reset()
         return ev
@@ -385,6 +432,7 @@ class TurnDetector:
         self._preroll_dur = 0.0
         self._cand = []
         self._cand_dur = 0.0
+        self._pending = None
         self._utt = []
         self._utt_quiet = []
         self._utt_preroll = []
@@ -400,6 +448,8 @@ LEVEL_HISTORY = 150  # frames (3 s at 20 ms) of levels behind the quiet-tail est
 QUIET_MARGIN_DB = 6.0  # a quiet frame: at most this far above the first frame the VAD called silence
 GAP_DB = 20.0  # ... which must lie this far under the recent loud part (else nothing is credited)
 PREROLL_LEVELS = 5  # frames before the words whose median level is the line's background
+VOICE_BACK_DB = 12.0  # a pause's frame this far above the pause's quietest frame ...
+VOICE_BACK_FRAMES = 2  # ... for this many frames in a row: the caller may be speaking again
 DIGITAL_SILENCE_DB = -90.0  # a background below this is digital silence, not the line's noise
 
 
