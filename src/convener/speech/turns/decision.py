@@ -41,7 +41,6 @@ waited 2 s before that rule.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from convener.speech.turns.text_model import words
@@ -86,7 +85,6 @@ my your our their his her its this these those some any every another each
 um uh er erm hmm uhm mm ah
 be been is are was were am do does did will would can could should shall may might must
 """.split())
-_WORD = re.compile(r"[a-z0-9']+")
 
 
 def strongly_unfinished(transcript: str) -> bool:
@@ -104,7 +102,7 @@ def second_look(first: TurnDecision, transcript: str | None) -> TurnDecision:
     Complete unless the transcript is strongly unfinished. Without words (no transcript, or an
     empty one), or with words heard too badly to read their ending (``doubted_words``), the
     first decision stands: there is nothing to lower the bar on."""
-    if first.complete or first.doubted_words or transcript is None or not _WORD.search(transcript.lower()):
+    if first.complete or first.doubted_words or transcript is None or not words(transcript):
         return first
     return replace(first, complete=not strongly_unfinished(transcript))
 
@@ -113,6 +111,6 @@ def doubt_look(first: TurnDecision, transcript: str | None) -> TurnDecision:
     """The decision after ``turn_doubt_wait_ms`` of silence: words heard with low confidence
     (``doubted_words``) are now read as the second look reads words heard well; any other
     decision is the second look's."""
-    if first.doubted_words and transcript is not None and _WORD.search(transcript.lower()):
+    if first.doubted_words and transcript is not None and words(transcript):
         return replace(first, complete=not strongly_unfinished(transcript))
     return second_look(first, transcript)
