@@ -33,10 +33,13 @@ def write_wav(path: Path, pcm: bytes, rate: int = 8000) -> None:
         w.writeframes(pcm)
 
 
-def write_config(d: Path, user: str, password: str, sip_port: int, mic: Path, listen: int = 5072,
+def write_config(d: Path, user: str, password: str, sip_port: int, mic: Path, listen: int | None = None,
                  ctrl_port: int | None = None, regint: int = 60) -> None:
     """baresip's ``config`` and ``accounts`` in folder ``d`` (its -f), recordings into ``d``.
-    ``regint=0``: the phone does not register (it calls through a proxy)."""
+    ``regint=0``: the phone does not register (it calls through a proxy); ``listen`` None: a
+    free port."""
+    if listen is None:
+        listen = free_sip_port(avoid=ctrl_port or 0)
     ctrl = (f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nmodule_app ctrl_tcp.so\n"
             if ctrl_port is not None else "module stdio.so\n")
     (d / "config").write_text(f"""poll_method epoll
@@ -66,18 +69,26 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def _tcp_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_sip_port(avoid: int) -> int:
-    """A port free for both UDP and TCP (baresip binds both for SIP), other than ``avoid``."""
+    """A port free for UDP and TCP (baresip binds both for SIP) whose next port is free for TCP
+    too (baresip 1.0 opens its SIP/TLS transport on ``sip_listen`` + 1 even when
+    ``sip_transports`` says udp), other than ``avoid``. Only free when asked: another process
+    may take it before baresip binds, which ``Phone.start`` retries."""
     while True:
         port = free_port(socket.SOCK_DGRAM)
-        if port == avoid:
+        if avoid in (port, port + 1) or port >= 65535:
             continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
+        if _tcp_free(port) and _tcp_free(port + 1):
+            return port
 
 
 def read_heard(path: Path) -> np.ndarray:
@@ -89,6 +100,10 @@ def read_heard(path: Path) -> np.ndarray:
 
         pcm = resample_pcm16(pcm, rate, 8000)
     return np.frombuffer(pcm, dtype="<i2")
+
+
+class _PortTaken(Exception):
+    """baresip exited because a port chosen for it was taken meanwhile."""
 
 
 class Phone:
@@ -105,7 +120,20 @@ class Phone:
         self._changed = asyncio.Event()
         self._log: Any = None
 
-    async def start(self, timeout: float = 10.0) -> None:
+    async def start(self, timeout: float = 10.0, attempts: int = 4) -> None:
+        """Start baresip; a port taken between choosing it and baresip binding it (other
+        phones, Asterisk's RTP and the test's own sockets share loopback) means a new try on new
+        ports, not a failed test."""
+        for attempt in range(attempts):
+            try:
+                await self._start_once(timeout)
+                return
+            except _PortTaken:
+                if attempt == attempts - 1:
+                    raise RuntimeError(f"{self.user}: baresip found its ports taken "
+                                       f"{attempts} times:\n{self.log()}") from None
+
+    async def _start_once(self, timeout: float) -> None:
         assert BARESIP is not None
         self.dir.mkdir(parents=True, exist_ok=True)
         mic = self.dir / "mic.wav"
@@ -124,6 +152,9 @@ class Phone:
                 reader, self._writer = await asyncio.open_connection("127.0.0.1", ctrl)
                 break
             except OSError:
+                if self._proc.returncode is not None and "Address already in use" in self.log():
+                    self._log.close()
+                    raise _PortTaken from None
                 if loop.time() > deadline or self._proc.returncode is not None:
                     raise RuntimeError(f"{self.user}: baresip's ctrl_tcp never answered:\n{self.log()}") from None
                 await asyncio.sleep(0.05)
