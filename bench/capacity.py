@@ -143,8 +143,26 @@ def main() -> None:
     ap.add_argument("--variants", default="asyncio-silero,asyncio-batched,uvloop-batched,asyncio-energy")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="profile one round of N calls of the first variant instead")
+    ap.add_argument("--talking", metavar="N[,N...]",
+                    help="talking callers instead: N callers each saying a request at once (bench/talking.py)")
+    ap.add_argument("--modes", default="default",
+                    help="--talking: comma-separated modes, side by side round by round (bench/talking.py MODES)")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/talking"), help="--talking: results folder")
+    ap.add_argument("--first-round", type=int, default=0,
+                    help="--talking: number of the first round (each round has its own mix of requests and voices)")
+    ap.add_argument("--espeak", action="store_true", help="--talking: espeak-ng voices too (tiny.en mishears them)")
+    ap.add_argument("--cold", action="store_true",
+                    help="--talking: no warm-up call before each round (convener fresh: its TTS cache empty)")
+    ap.add_argument("--no-check", action="store_true",
+                    help="--talking: only play (under the sandbox lock); check and report later with --talking-report")
+    ap.add_argument("--talking-report", type=Path, metavar="DIR",
+                    help="check the replies of the rounds in DIR and print the talking-callers report")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.talking or args.talking_report:
+        import talking
+
+        sys.exit(talking.main(args))
     variants = [v.split("-", 1) for v in args.variants.split(",")]
     for loop_kind, vad in variants:
         if loop_kind not in ("asyncio", "uvloop") or vad not in ("energy", "silero", "batched"):
