@@ -81,6 +81,9 @@ MODES: dict[str, dict[str, str]] = {
     "spec-retry100": {"voice.speculate_retry_ms": "100"},
     "spec-retry150": {"voice.speculate_retry_ms": "150"},
     "spec-retry0": {"voice.speculate_retry_ms": "0"},
+    "batched-retry150": {"speech.vad": '"silero-batched"', "voice.speculate_retry_ms": "150"},
+    "pool4": {"speech.worker_threads": "4"},
+    "pool4-ct1": {"speech.worker_threads": "4", "speech.whisper.cpu_threads": "1"},
 }
 STAGES = (("stop", "speech_end", "turn_paused"), ("decide", "turn_paused", "end_of_turn"),
           ("endpointing", "speech_end", "end_of_turn"), ("asr", "end_of_turn", "asr_final"),
@@ -215,31 +218,35 @@ WARM_UP = (("What's the weather in Miami?", "weather"), ("Book a flight to Denve
            ("I need a hotel in Boston.", "hotels"))
 
 
-async def warm_up(creds: Any, app: str, cache: Path) -> None:
+async def warm_up(creds: Any, app: str, cache: Path, pid: int) -> None:
     """One caller per agent says one request (not in REQUESTS) and hears the reply: convener in
     steady state, as a running service is (what it says itself, "Connecting you to ...", is in
     its TTS cache; the first routing and the first decodes of the process are done)."""
     from convener.app.testcall import TestCaller
 
     async with TestCaller(creds.ari_url, creds.ari_user, creds.ari_password, app=app) as caller:
-        async def one(i: int, text: str, agent: str) -> None:
-            pcm, _ = audio(Line(i, text, agent, "hibari"), cache)
-            leg = await caller.place(room=f"warm{i}")
+        legs = await asyncio.gather(*(caller.place(room=f"warm{i}") for i in range(len(WARM_UP))))
+        for leg in legs:
             await leg.wait_answered()
-            media = await leg.open_media()
-            await leg.wait_in_bridge(timeout=15)
-            await asyncio.sleep(1.0)
+        medias = await asyncio.gather(*(leg.open_media() for leg in legs))
+        await asyncio.gather(*(leg.wait_in_bridge(timeout=15) for leg in legs))
+        await idle(pid)
+
+        async def one(media: Any, text: str, agent: str) -> None:
+            pcm, _ = audio(Line(0, text, agent, "hibari"), cache)
             end = await media.say(pcm, RATE)
             heard = await media.wait_voice_after(end - 0.3, 10.0)
             if heard is not None:
-                await media.wait_quiet(1.0, 20.0, since=heard)
-            await leg.hangup()
+                await media.wait_quiet(0.8, 20.0, since=heard)
 
-        await asyncio.gather(*(one(i, t, a) for i, (t, a) in enumerate(WARM_UP)))
+        await asyncio.gather(*(one(m, t, a) for m, (t, a) in zip(medias, WARM_UP, strict=True)))
+        for leg in legs:
+            await leg.hangup()
 
 
 async def one_round(creds: Any, agents: Any, n: int, rnd: int, mode: str, voices: tuple[str, ...],
                     out: Path, warm: bool = True) -> dict[str, Any]:
+    import aiohttp
     from run_helpers import Convener, write_config
 
     from convener.app.testcall import TestCaller
@@ -259,16 +266,19 @@ async def one_round(creds: Any, agents: Any, n: int, rnd: int, mode: str, voices
         pid = conv.proc.pid
         app = f"talk-{uuid.uuid4().hex[:8]}"
         if warm:
-            await warm_up(creds, app + "-w", out / "audio")
+            await warm_up(creds, app + "-w", out / "audio", pid)
         async with TestCaller(creds.ari_url, creds.ari_user, creds.ari_password, app=app) as caller:
             legs = await asyncio.gather(*(caller.place(room=f"talk{x.caller}") for x in said))
             for leg in legs:
                 await leg.wait_answered()
+            round_calls = {leg.remote_id for leg in legs}  # convener's call ids (the warm-up's are not)
             medias = await asyncio.gather(*(leg.open_media() for leg in legs))
             await asyncio.gather(*(leg.wait_in_bridge(timeout=15) for leg in legs))
             # Everyone joined; convener idle again (a new conversation embeds the agents'
             # manifests: callers speaking into that would measure set-up, not talking callers).
             await idle(pid)
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{ops_port}/metrics") as r:
+                before = await r.text()  # the warm-up's decodes are not the round's
             rss = [proc_rss_mb(pid)]
             cpu0, t0 = proc_cpu_s(pid), time.monotonic()
 
@@ -297,8 +307,6 @@ async def one_round(creds: Any, agents: Any, n: int, rnd: int, mode: str, voices
                 lat = None if t["heard"] is None else round((t["heard"] - t["voice_end"]) * 1000, 1)
                 results.append({"caller": x.caller, "text": x.text, "agent": x.agent, "voice": x.voice,
                                 "latency_ms": lat})
-            import aiohttp
-
             await asyncio.sleep(0.5)  # the last marks
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{ops_port}/metrics") as r:
@@ -311,17 +319,35 @@ async def one_round(creds: Any, agents: Any, n: int, rnd: int, mode: str, voices
     log = (work / "convener.log").read_text(errors="replace")
     return {"n": n, "round": rnd, "mode": mode, "warm": warm, "callers": results, "cpu_pct": 100 * cpu / wall,
             "rss_mb": max(rss), "wall_s": wall,
-            "spec_decodes": metric(metrics, "convener_speculative_decodes_total"),
-            "spec_hits": metric(metrics, "convener_speculative_hits_total"),
-            "turns": live_breakdowns(live), "logged_turns": turn_breakdowns(log),
+            "spec_decodes": metric(metrics, "convener_speculative_decodes_total")
+            - metric(before, "convener_speculative_decodes_total"),
+            "spec_hits": metric(metrics, "convener_speculative_hits_total")
+            - metric(before, "convener_speculative_hits_total"),
+            "turns": [t for t in live_breakdowns(live) if str(t["turn"]).rsplit("-", 1)[0] in round_calls],
+            "logged_turns": turn_breakdowns(log),
             "transcript": transcripts(work / "transcripts.sqlite3"),
             "dir": str(work)}
+
+
+AGENTS = """
+import asyncio, json
+from convener_agents.serve import start_agents
+async def main():
+    agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
+    print(json.dumps(agents.urls), flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+@dataclass
+class Agents:
+    urls: dict[str, str]
 
 
 async def play(ns: list[int], rounds: int, modes: list[str], voices: tuple[str, ...], out: Path,
                first_round: int = 0, warm: bool = True) -> None:
     from convener.sandbox.runtime import Sandbox
-    from convener_agents.serve import start_agents
 
     sb = Sandbox()
     if not sb.ari_ready(sb.credentials()):
@@ -331,7 +357,11 @@ async def play(ns: list[int], rounds: int, modes: list[str], voices: tuple[str, 
         for rnd in range(first_round, first_round + rounds):
             for x in lines(n, rnd, voices) + [Line(i, t, a, "hibari") for i, (t, a) in enumerate(WARM_UP)]:
                 await asyncio.to_thread(audio, x, out / "audio")
-    agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})
+    # The agents in a process of their own: the harness's loop, busy pacing N callers' audio,
+    # must not delay their answers.
+    agents_proc = await asyncio.create_subprocess_exec(sys.executable, "-c", AGENTS, stdout=asyncio.subprocess.PIPE)
+    assert agents_proc.stdout is not None
+    agents = Agents(json.loads(await asyncio.wait_for(agents_proc.stdout.readline(), 60)))
     try:
         for n in ns:
             for rnd in range(first_round, first_round + rounds):
@@ -344,7 +374,8 @@ async def play(ns: list[int], rounds: int, modes: list[str], voices: tuple[str, 
                           f"  heard {len(lat)}/{n}  CPU {r['cpu_pct']:.0f} %  spec {r['spec_decodes']:.0f}"
                           f"/{r['spec_hits']:.0f} used  load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     finally:
-        await agents.close()
+        agents_proc.terminate()
+        await agents_proc.wait()
 
 
 # --- the check, after the rounds ----------------------------------------------------------------
