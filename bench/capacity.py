@@ -21,8 +21,21 @@ waiting windows in one inference per 20 ms, in a worker thread).
 ``--profile N`` runs one round of N calls of the first variant under cProfile instead and prints
 where the time goes (functions by own time, and by cumulative time).
 
-NOT here yet: the talking-callers part of issue 15 (N callers each saying a request, end of voice
-to first reply); see bench/turn_taking.py for one caller at a time.
+Talking callers (``--talking 8,16``; the logic is in bench/talking.py): N callers each say one
+request AT ONCE through the sandbox Asterisk to a ``convener run`` in its own process (its own
+config file, the example agents, a warm-up call per agent first so that convener is in steady
+state). The callers' audio is made before the rounds (hibari and flite voices; ``--espeak`` adds
+espeak-ng's), and the replies are checked after them, outside convener's process (Whisper on
+what each caller heard against the agent's reply in convener's transcripts). Per N and mode
+(``--modes default,spec-retry150,...``, alternating round by round) it prints the medians over
+``--rounds`` rounds of p50 and p95 end of VOICE → first reply audio heard at the caller, how
+many replies fit (the right agent answered, the reply neither cut nor missing), convener's CPU
+and peak RSS, speculative decodes per turn, and convener's own stage breakdown (TurnTimings,
+from its console API). Under the sandbox lock, in pieces:
+
+  flock /tmp/convener-asterisk.lock .venv/bin/python bench/capacity.py --talking 16 --rounds 2 \
+      --first-round 0 --modes default,spec-retry150 --no-check --out /tmp/talking
+  .venv/bin/python bench/capacity.py --talking-report /tmp/talking
 """
 
 from __future__ import annotations
@@ -143,8 +156,26 @@ def main() -> None:
     ap.add_argument("--variants", default="asyncio-silero,asyncio-batched,uvloop-batched,asyncio-energy")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="profile one round of N calls of the first variant instead")
+    ap.add_argument("--talking", metavar="N[,N...]",
+                    help="talking callers instead: N callers each saying a request at once (bench/talking.py)")
+    ap.add_argument("--modes", default="default",
+                    help="--talking: comma-separated modes, side by side round by round (bench/talking.py MODES)")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/talking"), help="--talking: results folder")
+    ap.add_argument("--first-round", type=int, default=0,
+                    help="--talking: number of the first round (each round has its own mix of requests and voices)")
+    ap.add_argument("--espeak", action="store_true", help="--talking: espeak-ng voices too (tiny.en mishears them)")
+    ap.add_argument("--cold", action="store_true",
+                    help="--talking: no warm-up call before each round (convener fresh: its TTS cache empty)")
+    ap.add_argument("--no-check", action="store_true",
+                    help="--talking: only play (under the sandbox lock); check and report later with --talking-report")
+    ap.add_argument("--talking-report", type=Path, metavar="DIR",
+                    help="check the replies of the rounds in DIR and print the talking-callers report")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.talking or args.talking_report:
+        import talking
+
+        sys.exit(talking.main(args))
     variants = [v.split("-", 1) for v in args.variants.split(",")]
     for loop_kind, vad in variants:
         if loop_kind not in ("asyncio", "uvloop") or vad not in ("energy", "silero", "batched"):

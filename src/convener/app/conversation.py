@@ -22,6 +22,7 @@ from convener.app.listener import CallerListener
 from convener.app.room_policy import may_interrupt
 from convener.app.rooms import Room
 from convener.app.speaker import Speaker, Utterance
+from convener.app.speculation import should_speculate
 from convener.app.voice import PrivateVoice
 from convener.ari import events as ev
 from convener.audio import AudioFrame
@@ -300,6 +301,7 @@ class CallerVoice:
         # A decode started during the hang-over: (speech_end it covers, task).
         self._spec: tuple[float, asyncio.Task[FinalTranscript]] | None = None
         self.speculative_hits = 0
+        self._spec_dropped = 0  # speculations of this utterance dropped because the caller went on
         self._skew = 0.0  # real clock minus media time of the last frame
         self._flux: FluxTurnGate | None = None
         self._flux_wait: asyncio.Future[str] | None = None  # our VAD ended the turn: Flux's text
@@ -417,6 +419,7 @@ class CallerVoice:
         self._turn_no += 1
         spec = self._spec
         self._spec = None
+        self._spec_dropped = 0
         early = text or (spec[1] if spec is not None and abs(spec[0] - event.speech_end) < 1e-6 else None)
         if spec is not None and early is None:
             spec[1].cancel()
@@ -495,10 +498,15 @@ class CallerVoice:
         after = self.app.config.voice.speculate_after_ms / 1000
         if d is None or (after <= 0 and not force) or not hasattr(self.speech.asr, "transcribe_pcm"):
             return None
+        if d.state != "speech":
+            self._spec_dropped = 0  # between utterances: the next one starts afresh
         if self._spec is not None and self._spec[0] != d.speech_end:
             self._spec[1].cancel()  # the caller spoke again: that text is outdated
             self._spec = None
-        if self._spec is None and d.state == "speech" and (force or d.quiet_s >= after - 1e-9):
+            self._spec_dropped += 1
+        retry = self.app.config.voice.speculate_retry_ms / 1000
+        if self._spec is None and should_speculate(d.state == "speech", d.quiet_s, after, retry,
+                                                   self._spec_dropped, force):
             audio, rate = d.peek(), self.listener.transport.sample_rate if self.listener.transport else 8000
             self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
             metrics.speculative_decode()

@@ -32,6 +32,10 @@ class VoiceSettings:
     # so 50 ms here is ~150 ms of real silence; a decode dropped because the caller went on
     # costs CPU only.
     speculate_after_ms: int = 50
+    # Once a speculative decode was dropped because the caller went on (a pause between words),
+    # the next one of the same utterance waits for this much silence (convener.app.speculation).
+    # 0: as speculate_after_ms.
+    speculate_retry_ms: int = 0
     # Caller identity towards agents: the number is never sent unless [ofp] caller_uri = "tel".
     caller_name: str = "Caller"
 
@@ -42,6 +46,8 @@ class VoiceSettings:
             raise ConfigError(f"barge_in_room: must be one of {', '.join(POLICIES)}")
         if not 0 <= self.speculate_after_ms <= 5000:
             raise ConfigError("speculate_after_ms: must be between 0 and 5000")
+        if not 0 <= self.speculate_retry_ms <= 5000:
+            raise ConfigError("speculate_retry_ms: must be between 0 and 5000")
         if not 20 <= self.barge_in_ms <= 1000:
             raise ConfigError("barge_in_ms: must be between 20 and 1000")
         if not 0.0 < self.barge_in_threshold < 1.0:
