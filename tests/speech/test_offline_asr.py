@@ -175,3 +175,15 @@ def test_degenerate_short_window_results_are_redone() -> None:
     assert whisper_asr.looks_degenerate(F("Book a flight", 0.2))  # avg logprob < -1
     assert not whisper_asr.looks_degenerate(F("Book a flight to Denver.", 0.8))
     assert not whisper_asr.looks_degenerate(F("", 0.0))
+
+
+def test_a_sentence_whisper_repeats_is_kept_once() -> None:
+    drop = whisper_asr.drop_repeated_sentences
+    assert drop("From Boston. From Boston.") == "From Boston."
+    assert drop("Can you get the power? Can you get the power? can you get the power") == "Can you get the power?"
+    assert drop("No. No, thanks.") == "No. No, thanks."  # not the same sentence
+    assert drop("Book a flight. To Denver. Book a flight.") == "Book a flight. To Denver. Book a flight."
+    assert drop("Next Friday") == "Next Friday"
+    assert drop("") == ""
+    assert drop("Yes... yes.") == "Yes..."
+    assert whisper_asr._final("From Boston. From Boston.", -0.2).text == "From Boston."

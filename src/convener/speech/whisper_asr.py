@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import re
 import threading
 import time
 import zlib
@@ -174,7 +175,31 @@ def looks_degenerate(final: FinalTranscript) -> bool:
     return ratio > 2.4 or final.confidence < math.exp(-1.0)
 
 
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+
+
+def drop_repeated_sentences(text: str) -> str:
+    """A sentence said again word for word right after itself is dropped: Whisper repeats a
+    short utterance it heard once ("From Boston." came back as "From Boston. From Boston." in
+    the demo; "Can you get the power?" three times in bench/turn_taking.py). Compared without
+    case and punctuation; anything else is left as heard."""
+    kept: list[str] = []
+    last = None
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group().strip()
+        key = " ".join(re.findall(r"[\w']+", sentence.lower()))
+        if not key:
+            if kept:
+                kept[-1] += sentence
+            continue
+        if key != last:
+            kept.append(sentence)
+        last = key
+    return " ".join(kept) if kept else text
+
+
 def _final(text: str, avg_logprob: float) -> FinalTranscript:
+    text = drop_repeated_sentences(text)
     confidence = round(math.exp(avg_logprob), 4) if text else 0.0
     return FinalTranscript(
         text=text,
