@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,10 +17,33 @@ from convener.config import Config, load_config
 from convener.sandbox.runtime import Credentials, Sandbox
 
 
+async def _clear_leftovers(creds: Credentials) -> list[str]:
+    """Hang up what an earlier process left in the shared sandbox (a benchmark killed mid-round
+    leaves its callers' channels up), so the leak checks of this run see only this run's."""
+    ari = AriClient(creds.ari_url, creds.ari_user, creds.ari_password)
+    try:
+        chans = [c.id for c in await ari.channels()]
+        bridges = [b.id for b in await ari.bridges() if b.id.startswith(("convener-", "testcall-"))]
+        for cid in chans:
+            with contextlib.suppress(Exception):
+                await ari.hangup(cid)
+        for bid in bridges:
+            with contextlib.suppress(Exception):
+                await ari.destroy_bridge(bid)
+        return chans + bridges
+    finally:
+        await ari.close()
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Sandbox:
     sb = Sandbox()
     sb.up()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # no event loop of the tests' own
+        left = pool.submit(asyncio.run, _clear_leftovers(sb.credentials())).result()
+    if left:
+        print(f"\n[sandbox] cleared {len(left)} channels/bridges an earlier process left: "
+              f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''}", file=sys.stderr)
     return sb
 
 
