@@ -82,6 +82,11 @@ MODES: dict[str, dict[str, str]] = {
     "spec-retry150": {"voice.speculate_retry_ms": "150"},
     "spec-retry0": {"voice.speculate_retry_ms": "0"},
     "batched-retry150": {"speech.vad": '"silero-batched"', "voice.speculate_retry_ms": "150"},
+    # Before issue 15's decoder changes: one decode at a time, speculation also on busy decoders.
+    "before": {"speech.whisper.parallel": "1", "voice.speculate_when_busy": "true"},
+    "parallel1": {"speech.whisper.parallel": "1"},
+    "spec-busy": {"voice.speculate_when_busy": "true"},
+    "batched-parallel1": {"speech.vad": '"silero-batched"', "speech.whisper.parallel": "1"},
     "pool4": {"speech.worker_threads": "4"},
     "pool4-ct1": {"speech.worker_threads": "4", "speech.whisper.cpu_threads": "1"},
 }

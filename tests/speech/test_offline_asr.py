@@ -187,3 +187,36 @@ def test_a_sentence_whisper_repeats_is_kept_once() -> None:
     assert drop("") == ""
     assert drop("Yes... yes.") == "Yes..."
     assert whisper_asr._final("From Boston. From Boston.", -0.2).text == "From Boston."
+
+
+async def test_busy_while_every_decoder_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``busy`` (speculation holds back) counts decodes running or queued, against ``parallel``."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+
+    def slow_decode(model: object, audio: object, settings: object, prompt: str = "") -> FinalTranscript:
+        release.wait(5)
+        return FinalTranscript(text="ok", confidence=1.0)
+
+    monkeypatch.setattr(whisper_asr, "decode", slow_decode)
+    asr = WhisperAsr(WhisperSettings(model="tiny.en", parallel=2))
+    asr._model = object()
+    whisper_asr._warmed.add(id(asr._model))
+    pcm = b"\0\0" * 8000
+    first = asyncio.create_task(asr.transcribe_pcm(pcm, 8000))
+    await asyncio.sleep(0.05)
+    assert not asr.busy
+    second = asyncio.create_task(asr.transcribe_pcm(pcm, 8000))
+    await asyncio.sleep(0.05)
+    assert asr.busy
+    release.set()
+    assert [f.text for f in await asyncio.gather(first, second)] == ["ok", "ok"]
+    assert not asr.busy
+
+
+def test_parallel_sets_the_number_of_replicas(whisper_model: object) -> None:
+    one = whisper_asr.load_model(WhisperSettings(model="tiny.en", parallel=1))
+    two = whisper_asr.load_model(WhisperSettings(model="tiny.en", parallel=2))
+    assert one is not two and two.model.num_workers == 2 and one.model.num_workers == 1

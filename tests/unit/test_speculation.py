@@ -28,3 +28,9 @@ def test_forced_decode_is_never_held_back():
 def test_nothing_outside_an_utterance_or_when_speculation_is_off():
     assert not should_speculate(False, 1.0, 0.05, 0.15, dropped=0, force=True)
     assert not should_speculate(True, 1.0, 0.0, 0.15, dropped=0)
+
+
+def test_no_speculation_while_every_decoder_is_busy_but_the_decision_still_decodes():
+    assert not should_speculate(True, 0.30, 0.05, 0.0, dropped=0, busy=True)
+    assert should_speculate(True, 0.30, 0.05, 0.0, dropped=0, busy=False)
+    assert should_speculate(True, 0.0, 0.05, 0.0, dropped=0, force=True, busy=True)

@@ -505,8 +505,9 @@ class CallerVoice:
             self._spec = None
             self._spec_dropped += 1
         retry = self.app.config.voice.speculate_retry_ms / 1000
+        busy = bool(getattr(self.speech.asr, "busy", False)) and not self.app.config.voice.speculate_when_busy
         if self._spec is None and should_speculate(d.state == "speech", d.quiet_s, after, retry,
-                                                   self._spec_dropped, force):
+                                                   self._spec_dropped, force, busy):
             audio, rate = d.peek(), self.listener.transport.sample_rate if self.listener.transport else 8000
             self._spec = (d.speech_end, asyncio.create_task(self._transcribe(audio, rate)))
             metrics.speculative_decode()

@@ -36,6 +36,9 @@ class VoiceSettings:
     # the next one of the same utterance waits for this much silence (convener.app.speculation).
     # 0: as speculate_after_ms.
     speculate_retry_ms: int = 0
+    # Speculative decodes also when every decoder is busy (they then queue in front of turns that
+    # ended). false: only on idle decoders (convener.app.speculation).
+    speculate_when_busy: bool = False
     # Caller identity towards agents: the number is never sent unless [ofp] caller_uri = "tel".
     caller_name: str = "Caller"
 

@@ -43,6 +43,9 @@ class WhisperSettings:
     model: str = ""
     compute_type: str = "int8"
     cpu_threads: int = 0  # 0 = number of cores
+    # Decodes that run at once (CTranslate2 replicas sharing the weights); 0 = number of cores.
+    # 1 queues every decode behind the one running (bench/asr_parallel.py: 16 turns 2.2x slower).
+    parallel: int = 0
     beam_size: int = 1  # 1 = greedy, fastest; 5 = beam search (bench: similar WER, +60 ms p50)
     language: str = "en"
     initial_prompt: str = ""  # optional fixed domain hint, put before the conversation's bias
@@ -58,6 +61,8 @@ class WhisperSettings:
             raise ConfigError("whisper.beam_size: must be >= 1")
         if self.cpu_threads < 0:
             raise ConfigError("whisper.cpu_threads: must be >= 0")
+        if not 0 <= self.parallel <= 16:
+            raise ConfigError("whisper.parallel: must be between 0 and 16")
         if not 10 <= self.window_s <= 30:
             raise ConfigError("whisper.window_s: must be between 10 and 30 seconds")
 

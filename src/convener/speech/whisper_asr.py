@@ -13,7 +13,10 @@ decoding paths.
 
 Latency settings: greedy decoding (beam 1), no timestamps, no internal VAD (we have ours),
 no conditioning on previous text, a single temperature (no fallback re-decodes), int8, CPU
-threads = cores. Telephone audio (8 kHz) is resampled to 16 kHz with soxr before decoding.
+threads = cores, and as many decodes at once as cores (``whisper.parallel``: CTranslate2
+replicas over one copy of the weights). Measured (bench/asr_parallel.py): one tiny.en decode
+does not keep two cores busy, so 16 turns queued on one replica took ~2.2x as long as on two,
+while one turn alone is as fast as before. Telephone audio (8 kHz) is resampled to 16 kHz with soxr before decoding.
 
 Short encoder window (``whisper.window_s``, default 10): faster-whisper always pads the
 encoder input to Whisper's 30 s, and the encoder is most of the decode time. A turn that fits
@@ -63,7 +66,7 @@ WHISPER_RATE = 16000
 MAX_TURN_SECONDS = 60.0
 PROMPT_TOKENS = 200  # previous-text tokens kept (Whisper's limit: 223; +4 start +224 output <= 448)
 
-_models: dict[tuple[str, str, str, int], Any] = {}
+_models: dict[tuple[str, str, str, int, int], Any] = {}
 _models_lock = threading.Lock()
 _warmed: set[int] = set()
 _fallback_logged = False
@@ -108,7 +111,8 @@ def load_model(settings: WhisperSettings) -> Any:
     """The WhisperModel for these settings, loaded once per process (thread-safe)."""
     where, bundled = resolve_model(settings)
     threads = settings.cpu_threads or workers.cores()
-    key = (settings.model, where, settings.compute_type, threads)  # "" may fall back: own key
+    parallel = settings.parallel or workers.cores()
+    key = (settings.model, where, settings.compute_type, threads, parallel)  # "" may fall back: own key
     with _models_lock:
         model = _models.get(key)
         if model is not None:
@@ -126,7 +130,7 @@ def load_model(settings: WhisperSettings) -> Any:
                 device="cpu",
                 compute_type=settings.compute_type,
                 cpu_threads=threads,
-                num_workers=1,
+                num_workers=parallel,
                 local_files_only=True,
                 files=files,
             )
@@ -362,6 +366,12 @@ class WhisperAsr:
         self.settings = settings or WhisperSettings()
         self._vad_factory = vad_factory  # callable(sample_rate) -> Vad, for SpeechStarted
         self._model: Any = None
+        self._in_flight = 0  # decodes running or queued in the speech pool
+
+    @property
+    def busy(self) -> bool:
+        """Every decoder is taken: a decode asked for now would wait (speculation holds back)."""
+        return self._in_flight >= (self.settings.parallel or workers.cores())
 
     async def warm(self) -> None:
         if self._model is None:
@@ -377,7 +387,11 @@ class WhisperAsr:
         await self.warm()
         pcm16k = resample_pcm16(pcm, sample_rate, WHISPER_RATE)
         audio = np.frombuffer(pcm16k, dtype="<i2").astype(np.float32) / 32768.0
-        return await workers.run(decode, self._model, audio, self.settings, prompt_text(self.settings, bias))
+        self._in_flight += 1
+        try:
+            return await workers.run(decode, self._model, audio, self.settings, prompt_text(self.settings, bias))
+        finally:
+            self._in_flight -= 1
 
     async def open_session(self, sample_rate: int = 8000, bias: BiasContext | None = None) -> WhisperSession:
         await self.warm()
