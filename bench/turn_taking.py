@@ -249,6 +249,10 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
         config.media.turn_min_confidence = 0.0
     if mode == "no-tts-cache":  # every reply synthesised, even one said before
         config.speech.tts_cache_mb = 0
+    if mode == "batched-vad":  # Silero batched across calls (issue 15), probabilities a tick later
+        config.speech.vad = "silero-batched"
+    if mode == "per-call-vad":  # Silero run per call on the event loop (the default before issue 15)
+        config.speech.vad = "silero"
     if mode == "silero-end":  # the stop counted from the VAD's end, as before turn_energy_end_ms
         config.media.turn_energy_end_ms = 0
     from convener.ofp.session import FloorSession
@@ -330,7 +334,7 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
 
 
 MODES = ("completion", "no-confirm", "no-doubt-look", "no-gap-compaction", "no-second-look", "stop150", "silero-end",
-         "no-route-ahead", "no-tts-cache", "trust-words", "fixed")
+         "no-route-ahead", "no-tts-cache", "trust-words", "batched-vad", "per-call-vad", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
