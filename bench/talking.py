@@ -181,7 +181,7 @@ def turn_breakdowns(log: str) -> list[dict[str, Any]]:
 def live_breakdowns(live: dict[str, Any]) -> list[dict[str, Any]]:
     """The same breakdown from the console's live view (its waterfall has the marks of the reply,
     which come after the turn's log line): the 20 latest turns."""
-    return [{"turn": t.get("turn_id"), "text": t.get("text"),
+    return [{"turn": t.get("turn_id"), "text": t.get("text"), "origin_at": t.get("origin_monotonic"),
              "ms": {f"{b['from']}->{b['stage']}": b["duration_ms"] for b in t.get("bars", [])}}
             for t in live.get("turns", [])]
 
@@ -306,12 +306,15 @@ async def one_round(creds: Any, agents: Any, n: int, rnd: int, mode: str, voices
             finally:
                 sampler.cancel()
             wall, cpu = time.monotonic() - t0, proc_cpu_s(pid) - cpu0
-            for x, m, t in zip(said, medias, timed, strict=True):
+            for x, m, t, leg in zip(said, medias, timed, legs, strict=True):
                 pcm = m.audio_between(t["heard"] - 0.05, time.monotonic()) if t["heard"] is not None else b""
                 np.save(work / f"heard{x.caller}.npy", np.frombuffer(pcm, dtype="<i2"))
                 lat = None if t["heard"] is None else round((t["heard"] - t["voice_end"]) * 1000, 1)
+                late = list(m.pacer.stats.lateness_ms)
                 results.append({"caller": x.caller, "text": x.text, "agent": x.agent, "voice": x.voice,
-                                "latency_ms": lat})
+                                "latency_ms": lat, "call": leg.remote_id, "voice_end_at": t["voice_end"],
+                                "heard_at": t["heard"],
+                                "say_late_max_ms": round(max(late), 1) if late else None})
             await asyncio.sleep(0.5)  # the last marks
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{ops_port}/metrics") as r:
@@ -482,6 +485,22 @@ def report(rounds: list[dict[str, Any]]) -> None:
                     cells.append(f"{name} {pct(vals, 50):.0f}/{pct(vals, 95):.0f}")
             e2e = [v for bd in bds if (v := stage_ms(bd, "speech_end", "first_audio_out")) is not None]
             print(f"{n:5d}  {mode:<12} " + "  ".join(cells) + f"  | in convener {pct(e2e, 50):.0f}/{pct(e2e, 95):.0f}")
+    print("\nthe caller's wait in three parts, on one clock (convener's marks are on the host's monotonic "
+          "clock): end of voice → convener's speech_end (Asterisk in, the VAD's tail, the frame queue) | "
+          "speech_end → first frame out (convener) | first frame out → heard (Asterisk out, the caller's "
+          "reader); p50 / p95 ms; the test callers' own send lateness p95 of each caller's max")
+    for n in ns:
+        for mode in modes:
+            parts = [split_wait(r) for r in rounds if r["n"] == n and r["mode"] == mode]
+            rows = [row for p in parts for row in p]
+            if not rows:
+                continue
+            cells = [f"{name} {pct([x[i] for x in rows], 50):.0f}/{pct([x[i] for x in rows], 95):.0f}"
+                     for i, name in enumerate(("in", "convener", "back"))]
+            late = [c["say_late_max_ms"] for r in rounds if r["n"] == n and r["mode"] == mode
+                    for c in r["callers"] if c.get("say_late_max_ms") is not None]
+            print(f"{n:5d}  {mode:<12} {len(rows):3d} turns  " + "  ".join(cells)
+                  + f"  | callers' send late max p95 {pct(late, 95):.0f}")
     bad = [(r, c) for r in rounds for c in r["callers"] if not c["fits"]]
     if bad:
         print("\nreplies that do not fit:")
@@ -489,6 +508,27 @@ def report(rounds: list[dict[str, Any]]) -> None:
             print(f"  N={r['n']} r{r['round']} {r['mode']} caller {c['caller']} ({c['voice']}) {c['text']!r}: "
                   f"latency {c['latency_ms']}, expected {c['agent']}, answered by {c['answered_by']}, "
                   f"recall {c['recall']:.2f}; heard {c['heard_text'][:80]!r}")
+
+
+def split_wait(r: dict[str, Any]) -> list[tuple[float, float, float]]:
+    """Per caller of a round: (in, convener, back) ms, where the caller's wait went. The turn is
+    the caller's call's last one whose first frame went out before the caller heard the reply."""
+    rows = []
+    for c in r["callers"]:
+        if c.get("heard_at") is None or "call" not in c:
+            continue
+        best = None
+        for t in r["turns"]:
+            e2e = stage_ms(t["ms"], "speech_end", "first_audio_out")
+            if t.get("origin_at") is None or e2e is None or str(t["turn"]).rsplit("-", 1)[0] != c["call"]:
+                continue
+            out_at = t["origin_at"] + e2e / 1000
+            if out_at <= c["heard_at"] + 0.005 and (best is None or out_at > best[1]):
+                best = (t["origin_at"], out_at)
+        if best is not None:
+            rows.append(((best[0] - c["voice_end_at"]) * 1000, (best[1] - best[0]) * 1000,
+                         (c["heard_at"] - best[1]) * 1000))
+    return rows
 
 
 def main(args: Any) -> int:

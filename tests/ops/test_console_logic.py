@@ -81,6 +81,7 @@ def test_waterfall_bars_start_at_the_end_of_speech():
         t.mark(stage, at)
     w = waterfall(t)
     assert w["origin"] == "speech_end" and w["total_ms"] == 1000.0
+    assert w["origin_monotonic"] == 10.0  # where the origin is on the host's clock
     assert [b["stage"] for b in w["bars"]] == ["end_of_turn", "asr_final", "envelope_sent", "reply_received",
                                                "first_audio_out"]
     assert w["bars"][0] == {"stage": "end_of_turn", "from": "speech_end", "start_ms": 0.0, "duration_ms": 300.0}

@@ -103,7 +103,11 @@ def test_helpers_count_by_agent():
     metrics.rtp_lost(3)
     metrics.rtp_lost(0)
     metrics.unhandled_error()
+    metrics.voice_frame_lag(0.003)
+    metrics.voice_frame_lag(-0.001)  # clock noise: counted as no lag
     text = metrics.REGISTRY.render()
+    assert _value(text, 'convener_voice_frame_lag_seconds_bucket{le="0.001"}') == 1
+    assert _value(text, 'convener_voice_frame_lag_seconds_bucket{le="0.005"}') == 2
     assert _value(text, 'convener_agent_errors_total{agent="flights"}') == 2
     assert _value(text, 'convener_agent_timeouts_total{agent="hotels"}') == 1
     assert _value(text, "convener_barge_ins_total") == 1

@@ -289,7 +289,9 @@ class CallerVoice:
         self.conversation: RoomConversation | None = None
         self.speaker_uri: str | None = None
         self.detector: TurnDetector | None = None
-        self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue(maxsize=500)
+        # (frame, time.monotonic() when it arrived): the lag of each frame is measured, and the
+        # turn marks are put on the arrival clock, not on when the loop got round to the frame.
+        self._frames: asyncio.Queue[tuple[AudioFrame, float] | None] = asyncio.Queue(maxsize=500)
         self._worker: asyncio.Task[None] | None = None
         self._turn_tasks: set[asyncio.Task[None]] = set()
         self._asr_session: Any = None
@@ -377,22 +379,24 @@ class CallerVoice:
 
     def _on_frame(self, frame: AudioFrame) -> None:
         try:
-            self._frames.put_nowait(frame)
+            self._frames.put_nowait((frame, time.monotonic()))
         except asyncio.QueueFull:
             log.warning("voice: frame queue full, dropping a frame")
 
     async def _work(self, call: Call) -> None:
         assert self.detector is not None and self.conversation is not None
         while True:
-            frame = await self._frames.get()
-            if frame is None:
+            item = await self._frames.get()
+            if item is None:
                 return
+            frame, arrived = item
+            metrics.voice_frame_lag(time.monotonic() - arrived)
             if self._asr_session is not None:
                 await self._asr_session.feed(frame.pcm)
             events = self.detector.process(frame)
             # Frame times are estimated from RTP sequence numbers and may run up to 100 ms off
-            # the clock; turn marks are put on the real clock with this.
-            self._skew = time.monotonic() - (frame.timestamp + frame.duration)
+            # the clock; turn marks are put on the real clock (when the frame arrived) with this.
+            self._skew = arrived - (frame.timestamp + frame.duration)
             v = self.app.config.voice
             if self.detector.last_probability >= v.barge_in_threshold:
                 self._voiced_s += frame.duration

@@ -339,6 +339,11 @@ TURN_STAGE_SECONDS = REGISTRY.histogram(
 TURN_RESPONSE_SECONDS = REGISTRY.histogram(
     "convener_turn_response_seconds",
     "What the caller waits: from end of turn to the first reply audio sent to Asterisk.")
+VOICE_FRAME_LAG_SECONDS = REGISTRY.histogram(
+    "convener_voice_frame_lag_seconds",
+    "How long a caller's audio frame waited in convener's queue before the turn detector read it "
+    "(the event loop's backlog on the inbound path).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0))
 BARGE_INS_TOTAL = REGISTRY.counter("convener_barge_ins_total", "Replies interrupted by the caller.")
 SPECULATIVE_DECODES_TOTAL = REGISTRY.counter(
     "convener_speculative_decodes_total",
@@ -386,6 +391,10 @@ def observe_turn(timings: TurnTimings) -> None:
     response = timings.between("end_of_turn", "first_audio_out")
     if response is not None:
         TURN_RESPONSE_SECONDS.observe(max(0.0, response))
+
+
+def voice_frame_lag(seconds: float) -> None:
+    VOICE_FRAME_LAG_SECONDS.observe(max(0.0, seconds))
 
 
 def observe_call_setup(seconds: float) -> None:

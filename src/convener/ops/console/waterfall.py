@@ -1,7 +1,9 @@
 """A turn's latency waterfall from its timing marks (``convener.timings``), for the console.
 
 The origin is the end of the caller's speech: each recorded stage after it becomes a bar from
-the previous stage to this one, in milliseconds from the origin.
+the previous stage to this one, in milliseconds from the origin. ``origin_monotonic`` is the
+origin on ``time.monotonic()`` (the host's CLOCK_MONOTONIC, shared by every process on it), so a
+test caller or benchmark on the same host can place convener's stages on its own clock.
 """
 
 from __future__ import annotations
@@ -31,4 +33,5 @@ def waterfall(timings: TurnTimings) -> dict[str, Any]:
                      "duration_ms": round(max(0.0, end - start), 1)})
         prev = stage
     total = round((marks[prev] - t0) * 1000, 1) if bars else 0.0
-    return {"turn_id": timings.turn_id, "origin": origin, "total_ms": total, "bars": bars}
+    return {"turn_id": timings.turn_id, "origin": origin, "origin_monotonic": round(t0, 4),
+            "total_ms": total, "bars": bars}
