@@ -7,7 +7,9 @@
 Data (made here, nothing downloaded): 48 requests, each naming one of 24 cities, in 8 wordings
 (commands, questions, answers to an agent's question). Split in two halves with disjoint cities
 AND wordings: ``tune`` (used while choosing the prompt wording) and ``heldout`` (never looked at
-while tuning). Each request is spoken by three voices (hibari "heart" at speed 1.0 and 1.2, and
+while tuning). A third part, ``fresh`` (24 more requests, 12 other cities, 4 other wordings),
+was written before the vocabulary correction was tried and played once after it was set
+(``--split tune,heldout,fresh``). Each request is spoken by three voices (hibari "heart" at speed 1.0 and 1.2, and
 "heart" rendered 10 % lower and slower; espeak-ng and flite are not installed on this machine).
 
 Conditions: clean, and white noise at 20, 10 and 5 dB SNR, added to the caller's 8 kHz audio
@@ -62,6 +64,10 @@ CITIES_TUNE = ("Denver", "Boston", "Seattle", "Atlanta", "Phoenix", "Chicago", "
                "Houston", "Nashville", "San Diego", "Sacramento")
 CITIES_HELDOUT = ("Dallas", "Austin", "Portland", "New York", "San Francisco", "Los Angeles", "Orlando",
                   "Philadelphia", "Minneapolis", "Detroit", "London", "Paris")
+# Written on 2026-12-03, before the vocabulary correction was tried on anything; played once,
+# after it was set (its cities are not in the other halves' vocabulary: see bias_for).
+CITIES_FRESH = ("Pittsburgh", "Baltimore", "Cleveland", "Honolulu", "Albuquerque", "Toronto", "Vancouver",
+                "Montreal", "Berlin", "Madrid", "Tokyo", "Sydney")
 ASK_FROM = "Where are you flying from?"
 ASK_TO = "Where would you like to fly to?"
 # (wording, the question an agent asked just before, "" = first turn)
@@ -76,6 +82,12 @@ WORDINGS_HELDOUT = (
     ("Is it going to rain in {c} tomorrow?", ""),
     ("Find me a place to stay in {c}, please.", ""),
     ("To {c}, please.", ASK_TO),
+)
+WORDINGS_FRESH = (
+    ("Are there any flights to {c} on Sunday morning?", ""),
+    ("How cold will it get in {c} tonight?", ""),
+    ("I'd like to book a room in {c} for two nights.", ""),
+    ("I'll be leaving from {c}.", ASK_FROM),
 )
 AGENTS = (  # the example agents' manifests (src/convener_agents)
     AgentTerms("Flights", ("flight", "fly", "plane", "airline", "airport", "book a flight", "plane ticket")),
@@ -107,7 +119,8 @@ class Clip:
 def requests() -> list[Request]:
     out = []
     for split, cities, wordings in (("tune", CITIES_TUNE, WORDINGS_TUNE),
-                                    ("heldout", CITIES_HELDOUT, WORDINGS_HELDOUT)):
+                                    ("heldout", CITIES_HELDOUT, WORDINGS_HELDOUT),
+                                    ("fresh", CITIES_FRESH, WORDINGS_FRESH)):
         for i, city in enumerate(cities):
             for k in (i % len(wordings), (i + 1) % len(wordings)):  # two wordings per city
                 wording, question = wordings[k]
@@ -118,8 +131,17 @@ def requests() -> list[Request]:
 def bias_for(mode: str, req: Request) -> BiasContext | None:
     if mode == "none":
         return None
-    vocabulary = sorted((*CITIES_TUNE, *CITIES_HELDOUT)) if mode == "vocab" else ()  # no split first
-    return build_bias(AGENTS, question=req.question, vocabulary=vocabulary)
+    return build_bias(AGENTS, question=req.question, vocabulary=vocabulary_for(mode, req))
+
+
+def vocabulary_for(mode: str, req: Request) -> tuple[str, ...]:
+    """24 cities in every half (no split first): the tune and held-out halves' own for those two,
+    the fresh half's with the tune half's for the fresh half."""
+    if mode != "vocab":
+        return ()
+    if req.split == "fresh":
+        return tuple(sorted((*CITIES_TUNE, *CITIES_FRESH)))
+    return tuple(sorted((*CITIES_TUNE, *CITIES_HELDOUT)))
 
 
 def city_heard(city: str, text: str) -> bool:
@@ -263,6 +285,24 @@ async def recognise(clips: list[Clip], recognizer: str, bias_mode: str, order: s
     return rows
 
 
+def corrected(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The "vocab+fix" rows: the "vocab" transcripts through convener's vocabulary correction
+    (convener.speech.correction, default similarity), with the same vocabulary."""
+    from convener.speech.correction import VocabularyCorrector
+    from convener.speech.settings import SpeechSettings
+
+    min_sim = SpeechSettings().vocabulary_min_similarity
+    out = []
+    for r in rows:
+        req = Request(str(r["split"]), str(r["said"]), str(r["city"]), "")
+        t0 = time.perf_counter()
+        text, _ = VocabularyCorrector(vocabulary_for("vocab", req), min_sim).correct(str(r["heard"]))
+        spent = (time.perf_counter() - t0) * 1000
+        out.append({**r, "heard": text, "city_ok": city_heard(str(r["city"]), text),
+                    "latency_ms": float(r["latency_ms"]) + spent, "bias": "vocab+fix"})  # type: ignore[arg-type]
+    return out
+
+
 def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     lat = [float(r["latency_ms"]) for r in rows]  # type: ignore[arg-type]
     return {
@@ -339,19 +379,21 @@ async def main() -> int:
     print(f"\nhearing ({args.mode} mode; {args.order}; beam {args.beam}{'; denoised' if args.denoise else ''}); "
           "entity = city recognised; "
           "latency = end of turn → text")
-    print(f"{'recogniser':9} {'bias':7} {'condition':9} {'split':8} {'n':>4} {'entity':>7} {'WER':>6} "
+    print(f"{'recogniser':9} {'bias':9} {'condition':9} {'split':8} {'n':>4} {'entity':>7} {'WER':>6} "
           f"{'p50 ms':>7} {'p95 ms':>7}")
     for rec in args.recognizer.split(","):
         for bias_mode in args.bias.split(","):
             rows = await recognise(clips, rec, bias_mode, args.order, args.beam)
             for r in rows:
                 r.update(recognizer=rec, bias=bias_mode, mode=args.mode, order=args.order)
-            all_rows.extend(rows)
-            for cond in conditions:
-                for split in splits:
-                    s = summarise([r for r in rows if r["condition"] == cond and r["split"] == split])
-                    print(f"{rec:9} {bias_mode:7} {cond:9} {split:8} {s['n']:>4} {s['entity']:>7.1%} "
-                          f"{s['wer']:>6.3f} {s['p50']:>7.0f} {s['p95']:>7.0f}", flush=True)
+            variants = [(bias_mode, rows)] + ([("vocab+fix", corrected(rows))] if bias_mode == "vocab" else [])
+            for name, vrows in variants:
+                all_rows.extend(vrows)
+                for cond in conditions:
+                    for split in splits:
+                        s = summarise([r for r in vrows if r["condition"] == cond and r["split"] == split])
+                        print(f"{rec:9} {name:9} {cond:9} {split:8} {s['n']:>4} {s['entity']:>7.1%} "
+                              f"{s['wer']:>6.3f} {s['p50']:>7.0f} {s['p95']:>7.0f}", flush=True)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
         await asyncio.to_thread(args.json.write_text, json.dumps(all_rows, indent=1))

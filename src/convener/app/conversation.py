@@ -28,6 +28,7 @@ from convener.ari import events as ev
 from convener.audio import AudioFrame
 from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from convener.ops import metrics
+from convener.speech.correction import correct_text
 from convener.speech.turns.flux import Cancel, Final, FluxTurnGate, Prepare
 from convener.timings import TurnTimings
 
@@ -522,8 +523,17 @@ class CallerVoice:
         final = await self.speech.asr.transcribe_pcm(audio, rate, bias=bias)  # type: ignore[attr-defined]
         if self.conversation is not None and final.text.strip():
             # Route ahead: if this is the turn's text, its embedding is ready when the turn ends.
-            self.conversation.session.prepare(final.text)
+            self.conversation.session.prepare(self._correct(None, final.text))
         return final
+
+    def _correct(self, call: Call | None, text: str) -> str:
+        """Near misses of ``[speech] vocabulary`` become the term (convener.speech.correction)."""
+        s = self.app.config.speech
+        fixed, changes = correct_text(text, s.vocabulary, s.vocabulary_min_similarity)
+        if changes and call is not None:
+            log.info("call %s: heard %s", call.id,
+                     ", ".join(f"{c.heard!r} as {c.term!r} ({c.similarity:.2f})" for c in changes))
+        return fixed
 
     async def _follow_flux(self, call: Call) -> None:
         """Flux's turn events: eager → the text is held ready; resumed → dropped; end → the turn.
@@ -581,6 +591,7 @@ class CallerVoice:
             log.warning("call %s: recognition failed: %s", call.id, e)
             return
         timings.mark("asr_final")
+        text = self._correct(call, text)
         if not text.strip():
             log.info("call %s: turn %s had no words", call.id, turn_id)
             return

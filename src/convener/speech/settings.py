@@ -160,6 +160,10 @@ class SpeechSettings:
     # (Whisper prompt, Deepgram keyterm/keywords), ahead of agent names and keyphrases.
     # Bounded: at most 40 terms of at most 40 characters are used.
     vocabulary: list[str] = field(default_factory=list)
+    # Words heard close to a vocabulary term become the term ("San Francis Coach" → "San
+    # Francisco"): letters' similarity at least this (convener.speech.correction; chosen on typed
+    # requests for few false changes, docs/decisions.md). 1.0 = exact only, i.e. off.
+    vocabulary_min_similarity: float = 0.8
     # Bias each turn towards the conversation's words (vocabulary, agent names and keyphrases,
     # the last question an agent asked); bench/hearing.py measures the gain. false = none.
     bias: bool = True
@@ -181,6 +185,8 @@ class SpeechSettings:
             raise ConfigError(f"tts_fallback: must be one of {', '.join(TTS_PROVIDERS)} or ''")
         if self.vad not in VAD_PROVIDERS:
             raise ConfigError(f"vad: must be one of {', '.join(VAD_PROVIDERS)}, got {self.vad!r}")
+        if not 0.5 <= self.vocabulary_min_similarity <= 1.0:
+            raise ConfigError("vocabulary_min_similarity: must be between 0.5 and 1.0")
         if not 0 <= self.tts_cache_mb <= 1024:
             raise ConfigError("tts_cache_mb: must be between 0 and 1024")
         if self.deepgram_api_key and not self.deepgram.api_key:
