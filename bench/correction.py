@@ -60,7 +60,8 @@ def main() -> int:
     ap.add_argument("--show", type=float, default=None)
     args = ap.parse_args()
     typed = typed_texts()
-    rows = [r for f in args.hearing for r in json.loads(f.read_text())]
+    rows = [r for f in args.hearing for r in json.loads(f.read_text())
+            if r.get("bias", "vocab") == "vocab"]  # the recogniser's own text, not hearing's vocab+fix rows
     groups = sorted({(str(r["split"]), str(r["condition"])) for r in rows})
     print(f"vocabulary {len(VOCABULARY)} terms; {len(typed)} typed texts; {len(rows)} transcripts")
     head = "  ".join(f"{s}/{c} right before→after, broke" for s, c in groups)
