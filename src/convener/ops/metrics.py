@@ -13,6 +13,7 @@ whether ARI is connected) are read at scrape time by collector callbacks::
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
@@ -212,10 +213,7 @@ class Histogram(_Metric):
             data = self._data.get(key)
             if data is None:
                 data = self._data[key] = [0.0] * (len(self.buckets) + 2)
-            for i, bound in enumerate(self.buckets):
-                if value <= bound:
-                    data[i] += 1
-                    break
+            data[bisect.bisect_left(self.buckets, value)] += 1  # the first bound >= value
             data[-2] += value
             data[-1] += 1
 
