@@ -288,7 +288,7 @@ async def recognise(clips: list[Clip], recognizer: str, bias_mode: str, order: s
 def corrected(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """The "vocab+fix" rows: the "vocab" transcripts through convener's vocabulary correction
     (convener.speech.correction, default similarity), with the same vocabulary."""
-    from convener.speech.correction import VocabularyCorrector
+    from convener.speech.correction import correct_text
     from convener.speech.settings import SpeechSettings
 
     min_sim = SpeechSettings().vocabulary_min_similarity
@@ -296,7 +296,7 @@ def corrected(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     for r in rows:
         req = Request(str(r["split"]), str(r["said"]), str(r["city"]), "")
         t0 = time.perf_counter()
-        text, _ = VocabularyCorrector(vocabulary_for("vocab", req), min_sim).correct(str(r["heard"]))
+        text, _ = correct_text(str(r["heard"]), vocabulary_for("vocab", req), min_sim)
         spent = (time.perf_counter() - t0) * 1000
         out.append({**r, "heard": text, "city_ok": city_heard(str(r["city"]), text),
                     "latency_ms": float(r["latency_ms"]) + spent, "bias": "vocab+fix"})  # type: ignore[arg-type]

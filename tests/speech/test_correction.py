@@ -54,7 +54,8 @@ def test_short_terms_and_huge_vocabularies_are_bounded():
     assert VocabularyCorrector(("NY", "LA", "Rome")).terms[0].text == "Rome"  # under 4 letters: dropped
     letters = "abcdefghij"
     big = VocabularyCorrector(["Term" + "".join(letters[int(d)] for d in f"{i:04d}") for i in range(10_000)])
-    assert len(big.terms) == 200
+    assert len(big.terms) == 40  # the vocabulary's bound, as for the bias
+    assert VocabularyCorrector(["x" * 1_000_000, "Dallas"]).terms[0].text == "Dallas"  # too long: dropped
 
 
 def test_the_caller_voice_corrects_with_the_configured_vocabulary():

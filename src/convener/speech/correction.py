@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
-MAX_TERMS = 200  # a vocabulary longer than this is cut (the bias uses far fewer)
+from convener.speech.bias import MAX_TERM_CHARS, MAX_TERMS  # the vocabulary's bounds, as for the bias
+
 MIN_KEY = 4  # terms with fewer letters are not corrected towards (too many near words)
 FUNCTION_WORDS = frozenset(
     "a an the in on at to for of from and or but with by as is it me my i you your we our "
@@ -81,6 +82,8 @@ class VocabularyCorrector:
         seen: set[str] = set()
         self.terms: list[_Term] = []
         for t in terms[:MAX_TERMS]:
+            if len(t) > MAX_TERM_CHARS:
+                continue
             words = _WORD.findall(t)
             key = _key(words)
             if len(key) < MIN_KEY or key in seen:
@@ -120,8 +123,6 @@ class VocabularyCorrector:
                 if (lowered[i] in FUNCTION_WORDS and lowered[i] != term.first) or (
                     lowered[j - 1] in FUNCTION_WORDS and lowered[j - 1] != term.last
                 ):
-                    continue
-                if key in (term.key, term.key + "s"):
                     continue
                 sim = Indel.normalized_similarity(key, term.key)
                 if sim >= self.min_similarity:
