@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from ast_helpers import assert_clean, room_callers
 
 from convener.app.application import ConvenerApp
 from convener.app.testcall import TestCaller
+from convener.ari.errors import AriError
 
 
 async def test_call_joins_room_bridge_and_releases_everything(app, caller: TestCaller, ari):
@@ -100,3 +102,38 @@ async def test_convener_shutdown_hands_callers_back_and_releases(config, sandbox
     await asyncio.gather(*(leg.wait_ended() for leg in legs))
     await assert_clean(ari)
     assert application.errors == 0
+
+
+
+async def test_callers_hanging_up_during_setup_are_normal_ends(config, sandbox, caller: TestCaller, ari):
+    """A caller who hangs up while convener is still building their listening path (snoop,
+    external media, listen bridge: Asterisk then answers 400 or 404) ends the call like any
+    hang-up: no error counted, nothing left in Asterisk. The hang-ups are spread over the first
+    60 ms of the call, timed from convener's own StasisStart."""
+    from ast_helpers import assert_clean_since, snapshot, start_app, stop_app
+
+    app = await start_app(config)
+    hangups: set[asyncio.Task[None]] = set()
+    delays = iter([0.002 * i for i in range(30)])
+
+    async def hang_up_after(call_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        with contextlib.suppress(AriError):
+            await ari.hangup(call_id)
+
+    def on_started(call) -> None:
+        task = asyncio.create_task(hang_up_after(call.id, next(delays)))
+        hangups.add(task)
+
+    app.on_call_started.append(on_started)
+    try:
+        before = await snapshot(ari)
+        for _ in range(30):
+            leg = await caller.place("100")
+            await leg.wait_ended()
+        await asyncio.gather(*hangups)
+        await assert_clean_since(ari, app, before, timeout=10)
+        assert app.calls_total == 30
+        assert app.errors == 0 and app.setup_failures == 0, (app.errors, app.setup_failures)
+    finally:
+        await stop_app(app)

@@ -105,7 +105,8 @@ async def test_twenty_join_leave_cycles_leave_nothing(config, sandbox, caller, a
     once A is gone too nothing of it is left in Asterisk, nor in this process (convener and the
     test caller): no asyncio task or UDP socket (RTP) more than before. TCP: the ARI clients'
     HTTP keep-alive pools may hold one connection more once two requests overlapped (measured:
-    4 before, 5 from the first cycle on, 5 after); it must not grow with the cycles."""
+    4 before, 5 from the first cycle on, 5 after), or one less once an idle one timed out; it
+    must not grow with the cycles."""
     app = await start_app(config)
     try:
         await asyncio.sleep(0.5)
@@ -122,8 +123,13 @@ async def test_twenty_join_leave_cycles_leave_nothing(config, sandbox, caller, a
             during.append(process_resources())
         bridge = await ari.bridge(room.bridge_id)
         assert set(bridge.channels) == {a.remote_id, room.voice.channel_id, room.anchor.channel_id}
-        # B's calls left nothing in the room's life either: the 20th cycle holds what the 1st did.
-        assert during[-1] == during[0], f"grew while B came and went: {during[0]} -> {during[-1]}"
+        # B's calls left nothing in the room's life either: the 20th cycle holds no more than the
+        # 1st did. (Fewer TCP connections is fine: an idle keep-alive connection of a pool may
+        # close on its own while the cycles run; measured once in CI, 7 -> 6.)
+        first, last = during[0], during[-1]
+        assert (last["tasks"], last["udp"]) == (first["tasks"], first["udp"]), \
+            f"grew while B came and went: {first} -> {last}"
+        assert last["tcp"] <= first["tcp"], f"TCP connections grew while B came and went: {during}"
         await a.hangup()
         await assert_clean_since(ari, app, before)
         await asyncio.sleep(0.3)

@@ -105,6 +105,16 @@ class Call:
             self.end_reason = self.end_reason or "cancelled"
         except AriNotFound:
             self.end_reason = self.end_reason or "caller vanished"
+        except AriError as e:
+            if await self._caller_gone():
+                # The caller hung up while the call was being set up: Asterisk then refuses to
+                # bridge or snoop a channel that is going away (400 or 404). A normal end.
+                self.end_reason = self.end_reason or "caller hung up during setup"
+                self.log.info("call %s: caller hung up during setup (%s)", self.id, e)
+            else:
+                self.app.errors += 1
+                self.end_reason = self.end_reason or f"error: {e}"
+                self.log.exception("call %s failed", self.id)
         except Exception as e:
             self.app.errors += 1
             self.end_reason = self.end_reason or f"error: {e}"
