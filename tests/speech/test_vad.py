@@ -83,8 +83,13 @@ def test_vad_rejects_other_rates() -> None:
 def test_registry_builds_configured_vad() -> None:
     s = SpeechSettings(vad="energy")
     assert isinstance(build_vad(s, 8000), EnergyVad)
-    v = build_vad(SpeechSettings(), 16000)
+    v = build_vad(SpeechSettings(vad="silero"), 16000)
     assert isinstance(v, SileroVad) and v.sample_rate == 16000
+    v.close()
+    from convener.speech.vad_batch import BatchedSileroVad
+
+    v = build_vad(SpeechSettings(), 16000)  # the default: one model for every call
+    assert isinstance(v, BatchedSileroVad) and v.sample_rate == 16000
     v.close()
 
 

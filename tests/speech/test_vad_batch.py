@@ -126,3 +126,35 @@ def test_the_configured_silero_batched_vad_steps_inline_without_a_loop_and_on_it
 
     done, batches = asyncio.run(on_a_loop())
     assert done == 10 * FRAME // 256 and batches >= 1, "the runner stepped on the loop"
+
+
+async def test_few_streams_run_inline_many_wait_for_the_runner() -> None:
+    """Up to ``inline_up_to`` open streams, a window is run as soon as it is complete (no tick
+    of delay, no runner); above it, the streams wait for the runner's batch."""
+    batch = SileroBatch(RATE, auto=True, inline_up_to=2)
+    x = voice(0)
+    ref = reference(x)
+    a, b = batch.stream(), batch.stream()
+    try:
+        for i in range(0, 4 * FRAME, FRAME):
+            pa = a.probability(x[i:i + FRAME].tobytes())
+            b.probability(x[i:i + FRAME].tobytes())
+        assert a.windows_done == 4 * FRAME // 256 and pa == pytest.approx(ref[a.windows_done - 1], abs=1e-4)
+        assert batch._task is None, "inline: no runner needed"
+        c = batch.stream()  # a third stream: now batched
+        before = a.windows_done
+        for i in range(4 * FRAME, 8 * FRAME, FRAME):
+            for s in (a, b, c):
+                s.probability(x[i:i + FRAME].tobytes())
+        assert a.windows_done == before, "above inline_up_to, nothing runs before the runner's tick"
+        assert batch._task is not None
+        await asyncio.sleep(0.1)
+        assert a.windows_done == 8 * FRAME // 256 and c.windows_done == 4 * FRAME // 256
+        c.close()
+    finally:
+        a.close()
+        b.close()
+        if batch._task is not None:
+            batch._task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await batch._task

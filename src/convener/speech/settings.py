@@ -7,7 +7,7 @@ Providers are chosen by name (``asr``, ``tts``, ``vad``); each provider has its 
     asr_fallback = "whisper"   # used by the Deepgram providers when the service drops ("" = none)
     tts = "hibari"             # hibari | espeak | flite | deepgram
     tts_fallback = "flite"     # Debian flite; "espeak" (espeak-ng) is faster but less clear
-    vad = "silero"             # silero | silero-batched | energy
+    vad = "silero-batched"     # silero-batched | silero (a model per call) | energy
 
     vocabulary = ["Denver"]    # words callers will say: recognition is biased towards them
 
@@ -136,10 +136,16 @@ class VadSettings:
     threshold: float = 0.5  # speech probability at or above which a frame is speech
     energy_threshold_db: float = -45.0  # energy VAD: dBFS floor for speech
     energy_margin_db: float = 12.0  # energy VAD: speech is this far above the noise floor
+    # silero-batched: while at most this many calls are open, each call's windows run at once
+    # on the event loop (no tick of delay at the end of a turn); above it, one batch every 20 ms
+    # in a worker thread for all calls. 0 = always batched.
+    batch_inline_calls: int = 8
 
     def validate(self) -> None:
         if not 0.0 < self.threshold < 1.0:
-            raise ConfigError("vad.threshold: must be between 0 and 1")
+            raise ConfigError("vad_settings.threshold: must be between 0 and 1")
+        if self.batch_inline_calls < 0:
+            raise ConfigError("vad_settings.batch_inline_calls: must be >= 0")
 
 
 @dataclass
@@ -148,7 +154,7 @@ class SpeechSettings:
     asr_fallback: str = "whisper"
     tts: str = "hibari"
     tts_fallback: str = "flite"  # best Debian voice through μ-law in bench/speech_bench.py
-    vad: str = "silero"
+    vad: str = "silero-batched"
     # Legacy shortcut kept for existing configs; same as deepgram.api_key.
     deepgram_api_key: str = field(default="", repr=False)
     worker_threads: int = 0  # thread pool for decoding/synthesis; 0 = number of cores
@@ -185,6 +191,7 @@ class SpeechSettings:
             raise ConfigError(f"tts_fallback: must be one of {', '.join(TTS_PROVIDERS)} or ''")
         if self.vad not in VAD_PROVIDERS:
             raise ConfigError(f"vad: must be one of {', '.join(VAD_PROVIDERS)}, got {self.vad!r}")
+        self.vad_settings.validate()
         if not 0.5 <= self.vocabulary_min_similarity <= 1.0:
             raise ConfigError("vocabulary_min_similarity: must be between 0.5 and 1.0")
         if not 0 <= self.tts_cache_mb <= 1024:

