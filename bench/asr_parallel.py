@@ -1,6 +1,6 @@
 """Whisper decodes at once: how many CTranslate2 replicas, how many threads each (issue 15).
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/asr_parallel.py [--turns 16] [--rounds 5]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/asr_parallel.py [--turns 16] [--rounds 5] [--beams 1,5]
 
 Requests spoken by flite (Debian's flite), through the phone channel (8 kHz G.711 with 20 dB
 noise), are decoded through the service's own path (``WhisperAsr.transcribe_pcm``: the speech
@@ -12,7 +12,8 @@ variant of ``speech.whisper.parallel`` x ``cpu_threads``:
   p95 and last of the per-turn latency (submission → text).
 
 Variants alternate round by round in one process; medians over the rounds. Texts are compared
-with the first variant's: replicas must not change what is heard.
+with the first variant's: replicas must not change what is heard. ``--beams 1,5`` compares beam
+sizes instead (the default replicas and threads): what beam search costs a crowd.
 """
 
 from __future__ import annotations
@@ -88,10 +89,16 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--turns", type=int, default=16, help="turns submitted at once")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--beams", default="",
+                    help="compare beam sizes instead (e.g. 1,5), each with the default parallel and threads")
     args = ap.parse_args()
     cores = workers.cores()
-    variants = {f"parallel {p}, threads {t}": WhisperSettings(model="tiny.en", parallel=p, cpu_threads=t)
-                for p, t in ((1, cores), (cores, cores), (cores, 1))}
+    if args.beams:
+        variants = {f"beam {b}": WhisperSettings(model="tiny.en", beam_size=int(b))
+                    for b in args.beams.split(",")}
+    else:
+        variants = {f"parallel {p}, threads {t}": WhisperSettings(model="tiny.en", parallel=p, cpu_threads=t)
+                    for p, t in ((1, cores), (cores, cores), (cores, 1))}
     with tempfile.TemporaryDirectory() as tmp:
         clips = [speak(t, Path(tmp), i) for i, t in enumerate(REQUESTS)]
     crowd = [clips[i % len(clips)] for i in range(args.turns)]

@@ -263,8 +263,11 @@ async def through_sandbox(clips: list[Clip], cache: Path, record: bool) -> list[
 
 
 async def recognise(clips: list[Clip], recognizer: str, bias_mode: str, order: str,
-                    beam: int = 1) -> list[dict[str, object]]:
-    asr = WhisperAsr(WhisperSettings(model=recognizer, beam_size=beam))
+                    beam: int = 1, noisy_beam: int | None = None) -> list[dict[str, object]]:
+    settings = WhisperSettings(model=recognizer, beam_size=beam)
+    if noisy_beam is not None:  # 0: off, every turn decoded with ``beam``
+        settings.noisy_beam_size = noisy_beam or beam
+    asr = WhisperAsr(settings)
     await asr.warm()
     rows = []
     for c in clips:
@@ -350,6 +353,8 @@ async def main() -> int:
     ap.add_argument("--denoise", action="store_true", help="spectral subtraction before recognition (measured, "
                     "not adopted: docs/decisions.md)")
     ap.add_argument("--beam", type=int, default=1, help="Whisper beam size (the default is 1)")
+    ap.add_argument("--noisy-beam", type=int, default=None,
+                    help="beam size on noisy lines (default: speech.whisper.noisy_beam_size; 0 = off)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/convener-hearing"),
                     help="synthesised voices (and sandbox recordings) are kept here between runs")
     ap.add_argument("--json", type=Path, help="also write every row as JSON")
@@ -376,14 +381,16 @@ async def main() -> int:
         clips = [Clip(c.request, c.voice, c.condition, spectral_subtraction(c.pcm8k)) for c in clips]
     print(f"{len(clips)} clips ({time.perf_counter() - t0:.0f} s); recognising ...", file=sys.stderr)
     all_rows: list[dict[str, object]] = []
-    print(f"\nhearing ({args.mode} mode; {args.order}; beam {args.beam}{'; denoised' if args.denoise else ''}); "
+    noisy = WhisperSettings().noisy_beam_size if args.noisy_beam is None else (args.noisy_beam or args.beam)
+    print(f"\nhearing ({args.mode} mode; {args.order}; beam {args.beam}, {noisy} on noisy lines"
+          f"{'; denoised' if args.denoise else ''}); "
           "entity = city recognised; "
           "latency = end of turn → text")
     print(f"{'recogniser':9} {'bias':9} {'condition':9} {'split':8} {'n':>4} {'entity':>7} {'WER':>6} "
           f"{'p50 ms':>7} {'p95 ms':>7}")
     for rec in args.recognizer.split(","):
         for bias_mode in args.bias.split(","):
-            rows = await recognise(clips, rec, bias_mode, args.order, args.beam)
+            rows = await recognise(clips, rec, bias_mode, args.order, args.beam, args.noisy_beam)
             for r in rows:
                 r.update(recognizer=rec, bias=bias_mode, mode=args.mode, order=args.order)
             variants = [(bias_mode, rows)] + ([("vocab+fix", corrected(rows))] if bias_mode == "vocab" else [])

@@ -25,22 +25,38 @@ def noisy_clip(engine: object, text: str, seed: int) -> bytes:
     return through_phone(add_noise(pcm, 10.0, seed=seed), 8000)
 
 
+@pytest.fixture
+def greedy(whisper_model: object) -> WhisperAsr:
+    """tiny.en decoding greedily even on a noisy line: the bias's own effect, without the
+    wider beam that noisy lines get by default (which alone hears these cities back)."""
+    return WhisperAsr(WhisperSettings(model="tiny.en", noisy_snr_db=0))
+
+
 @pytest.mark.parametrize(("text", "city", "seed"), [
     ("Book a flight to Denver.", "Denver", 0),
     ("I need a hotel in Phoenix for tonight.", "Phoenix", 2),
 ])
-async def test_the_bias_fixes_a_misheard_city(whisper: WhisperAsr, hibari_engine: object,
+async def test_the_bias_fixes_a_misheard_city(greedy: WhisperAsr, hibari_engine: object,
                                               text: str, city: str, seed: int) -> None:
     clip = noisy_clip(hibari_engine, text, seed)
-    plain = await whisper.transcribe_pcm(clip, 8000)
-    biased = await whisper.transcribe_pcm(clip, 8000, bias=build_bias(AGENTS, vocabulary=[city]))
+    plain = await greedy.transcribe_pcm(clip, 8000)
+    biased = await greedy.transcribe_pcm(clip, 8000, bias=build_bias(AGENTS, vocabulary=[city]))
     assert city not in plain.text, plain.text
     assert city in biased.text, biased.text
 
 
-async def test_a_session_uses_the_bias_it_was_given(whisper: WhisperAsr, hibari_engine: object) -> None:
+async def test_the_wider_beam_on_a_noisy_line_reaches_whisper(whisper: WhisperAsr, greedy: WhisperAsr,
+                                                              hibari_engine: object) -> None:
+    """The same 10 dB clip, unbiased: greedy mishears the city, the default (beam 5 on a line
+    this noisy) hears it."""
     clip = noisy_clip(hibari_engine, "Book a flight to Denver.", 0)
-    session = await whisper.open_session(8000, bias=build_bias(AGENTS, vocabulary=["Denver"]))
+    assert "Denver" not in (await greedy.transcribe_pcm(clip, 8000)).text
+    assert "Denver" in (await whisper.transcribe_pcm(clip, 8000)).text
+
+
+async def test_a_session_uses_the_bias_it_was_given(greedy: WhisperAsr, hibari_engine: object) -> None:
+    clip = noisy_clip(hibari_engine, "Book a flight to Denver.", 0)
+    session = await greedy.open_session(8000, bias=build_bias(AGENTS, vocabulary=["Denver"]))
     texts = []
     it = session.events()
     for bias in (session.bias, None):

@@ -47,6 +47,11 @@ class WhisperSettings:
     # 1 queues every decode behind the one running (bench/asr_parallel.py: 16 turns 2.2x slower).
     parallel: int = 0
     beam_size: int = 1  # 1 = greedy, fastest; 5 = beam search (bench: similar WER, +60 ms p50)
+    # On a noisy line (the turn's loud frames less than noisy_snr_db above its quiet ones,
+    # convener.speech.line_noise) the decode uses this beam instead: bench/hearing.py at 10 dB,
+    # cities 60 -> 72 % on its fresh part; clean lines keep the greedy decode's speed.
+    noisy_beam_size: int = 5
+    noisy_snr_db: float = 16.0  # 0 = off (always beam_size)
     language: str = "en"
     initial_prompt: str = ""  # optional fixed domain hint, put before the conversation's bias
     no_speech_threshold: float = 0.6
@@ -59,6 +64,10 @@ class WhisperSettings:
     def validate(self) -> None:
         if self.beam_size < 1:
             raise ConfigError("whisper.beam_size: must be >= 1")
+        if self.noisy_beam_size < 1:
+            raise ConfigError("whisper.noisy_beam_size: must be >= 1")
+        if not 0 <= self.noisy_snr_db <= 60:
+            raise ConfigError("whisper.noisy_snr_db: must be between 0 (off) and 60 dB")
         if self.cpu_threads < 0:
             raise ConfigError("whisper.cpu_threads: must be >= 0")
         if not 0 <= self.parallel <= 16:

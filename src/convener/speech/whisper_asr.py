@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import math
@@ -57,6 +58,7 @@ from convener.speech.asr import (
     SpeechStarted,
 )
 from convener.speech.bias import BiasContext
+from convener.speech.line_noise import line_snr_db
 from convener.speech.settings import WhisperSettings
 from convener.speech.vad import Vad
 
@@ -161,6 +163,7 @@ def prompt_text(settings: WhisperSettings, bias: BiasContext | None) -> str:
 
 def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: str = "") -> FinalTranscript:
     """Blocking decode of one utterance (float32, 16 kHz). Runs in the worker pool."""
+    settings = settings_for_line(audio16k, settings)
     window = window_seconds(len(audio16k) / WHISPER_RATE, settings)
     if window is not None:
         final = decode_short_window(model, audio16k, settings, window, prompt)
@@ -168,6 +171,17 @@ def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: 
             return final
         log.debug("short-window decode looks degenerate (%r); redoing on 30 s", final.text[:80])
     return decode_standard(model, audio16k, settings, prompt)
+
+
+def settings_for_line(audio16k: np.ndarray, settings: WhisperSettings) -> WhisperSettings:
+    """``settings`` with the wider beam when this turn's line is noisy (``noisy_snr_db``)."""
+    if settings.noisy_snr_db <= 0 or settings.noisy_beam_size == settings.beam_size:
+        return settings
+    snr = line_snr_db(audio16k, WHISPER_RATE)
+    if snr >= settings.noisy_snr_db:
+        return settings
+    log.debug("noisy line (%.1f dB): beam %d", snr, settings.noisy_beam_size)
+    return dataclasses.replace(settings, beam_size=settings.noisy_beam_size)
 
 
 def looks_degenerate(final: FinalTranscript) -> bool:
