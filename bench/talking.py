@@ -76,7 +76,8 @@ ESPEAK_VOICES = ("espeak-us", "espeak-gb")
 # alternating round by round in the same run.
 MODES: dict[str, dict[str, str]] = {
     "default": {},
-    "batched-vad": {"speech.vad": '"silero-batched"'},
+    "batched-vad": {"speech.vad": '"silero-batched"'},  # the default since 2026-12-03
+    "per-call-vad": {"speech.vad": '"silero"'},  # a Silero model per call (the default before)
     "spec-late": {"voice.speculate_after_ms": "150"},
     "spec-retry100": {"voice.speculate_retry_ms": "100"},
     "spec-retry150": {"voice.speculate_retry_ms": "150"},

@@ -273,8 +273,11 @@ async def test_barge_in_room_addressee_or_anyone(config, sandbox, caller):
         app = stack.app
         assert app is not None
         legs = {name: await _join(caller, "r5") for name in "AB"}
-        uri = {name: next(c.speaker_uri for c in app.calls.values() if c.id == leg.remote_id)
-               for name, (leg, _) in legs.items()}
+        # In the bridge is not yet in the conversation: the call's voice feature starts after
+        # the room join (CI once read the speakerUri before it was set).
+        await wait_until(lambda: all(hasattr(app.calls.get(leg.remote_id), "speaker_uri")
+                                     for leg, _ in legs.values()), 10.0)
+        uri = {name: app.calls[leg.remote_id].speaker_uri for name, (leg, _) in legs.items()}
         conv = app.rooms.rooms["r5"].state["conversation"]
         outcome = {}
         for policy, talker in (("addressee", "B"), ("addressee", "A"), ("anyone", "B")):
