@@ -105,8 +105,8 @@ class Call:
             self.end_reason = self.end_reason or "cancelled"
         except AriNotFound:
             self.end_reason = self.end_reason or "caller vanished"
-        except AriError as e:
-            if await self._caller_gone():
+        except Exception as e:
+            if isinstance(e, AriError) and await self._caller_gone():
                 # The caller hung up while the call was being set up: Asterisk then refuses to
                 # bridge or snoop a channel that is going away (400 or 404). A normal end.
                 self.end_reason = self.end_reason or "caller hung up during setup"
@@ -115,10 +115,6 @@ class Call:
                 self.app.errors += 1
                 self.end_reason = self.end_reason or f"error: {e}"
                 self.log.exception("call %s failed", self.id)
-        except Exception as e:
-            self.app.errors += 1
-            self.end_reason = self.end_reason or f"error: {e}"
-            self.log.exception("call %s failed", self.id)
         finally:
             await asyncio.shield(self._release())
 
@@ -129,6 +125,7 @@ class Call:
         try:
             await self.ari.channel(self.id)
         except AriNotFound:
+            self.hangup_seen.set()  # known now: a second question need not ask Asterisk again
             return True
         except AriError:
             return False
