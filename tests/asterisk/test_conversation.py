@@ -15,9 +15,12 @@ from convener.app.stack import Stack
 
 @pytest.fixture
 async def stack(config, sandbox) -> AsyncIterator[Stack]:
+    from convener.speech.vad_batch import open_streams
+
     async with Stack(config) as s:
         yield s
     assert s.app is not None and s.app.errors == 0
+    assert open_streams() == 0, "a call's VAD stream was left in the shared batch"
 
 
 @pytest.fixture(scope="module")

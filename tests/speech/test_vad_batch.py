@@ -105,6 +105,7 @@ def test_the_configured_silero_batched_vad_steps_inline_without_a_loop_and_on_it
     settings = SpeechSettings(vad="silero-batched")
     x = voice(0)
     vad = build_vad(settings, RATE)
+    assert vad.batch.inline_up_to == settings.vad_settings.batch_inline_streams  # type: ignore[attr-defined]
     try:
         probs = [vad.probability(x[i:i + FRAME].tobytes()) for i in range(0, len(x), FRAME)]
     finally:

@@ -35,8 +35,8 @@ MEANINGS: dict[str, str] = {
     "speech.asr_fallback": "Recognizer used by the Deepgram providers when the service drops (\"\" = none).",
     "speech.tts": "Speech synthesizer: hibari | espeak | flite | deepgram.",
     "speech.vad": ("Voice activity detector: silero-batched (one Silero model for all calls; above "
-                   "vad_settings.batch_inline_calls calls, one inference per 20 ms off the event "
-                   "loop) | silero (a model per call, on the event loop) | energy."),
+                   "vad_settings.batch_inline_streams streams, one inference per 20 ms off the "
+                   "event loop) | silero (a model per call, on the event loop) | energy."),
     "speech.whisper.compute_type": "CTranslate2 compute type (int8, float32, ...).",
     "speech.whisper.language": "Language code given to Whisper.",
     "speech.whisper.no_speech_threshold": "faster-whisper's no_speech_threshold: segments judged silence are dropped.",

