@@ -99,3 +99,16 @@ def test_endpointer_start_and_hangover() -> None:
     out = [ep.update(s) for s in seq]
     assert out.index("start") == 3
     assert out.index("end") == 11  # 5 silent frames (100 ms) after the last voiced one
+
+
+def test_bad_vad_settings_are_refused_when_the_speech_settings_are_checked() -> None:
+    from convener.settings import ConfigError
+
+    s = SpeechSettings()
+    s.vad_settings.batch_inline_streams = -1
+    with pytest.raises(ConfigError, match="batch_inline_streams"):
+        s.validate()
+    s.vad_settings.batch_inline_streams = 8
+    s.vad_settings.threshold = 1.5
+    with pytest.raises(ConfigError, match=r"vad_settings\.threshold"):
+        s.validate()
