@@ -13,10 +13,18 @@ the process's memory before the round), and the worst max over all rounds. The r
 variants are interleaved (round 1 of every variant, then round 2...) so that the load of the
 shared machine falls on all of them alike.
 
-A variant is ``LOOP-VAD``: LOOP ``asyncio`` (the standard loop) or ``uvloop`` (when installed);
-VAD ``energy`` (numpy RMS), ``silero`` (convener.speech.vad.SileroVad, what convener runs: one
-native model per call) or ``batched`` (convener.speech.vad_batch: one ONNX model, every call's
-waiting windows in one inference per 20 ms, in a worker thread).
+A variant is ``LOOP-VAD[-frozen]``: LOOP ``asyncio`` (the standard loop) or ``uvloop`` (when
+installed); VAD ``energy`` (numpy RMS), ``silero`` (convener.speech.vad.SileroVad: one native
+model per call) or ``batched`` (convener.speech.vad_batch, convener's default: one ONNX model,
+every call's waiting windows in one inference per 20 ms, in a worker thread); ``-frozen``: the
+heap settled before the round as ``convener run`` does (convener.ops.gc_pauses: a full
+collection, then ``gc.freeze()``; undone after the round), against a full collection only.
+The columns ``gc2`` and ``gc max`` are the full (generation 2) collections during the round and
+the longest pause of any collection (ms). Full collections are rare in a round of a few seconds
+(they come once enough objects outlived two younger collections); ``--force-gc`` makes one happen
+in the middle of each measured round, to see what one costs. ``--service-heap`` first loads into this process what
+``convener run`` loads before its first call (convener.app.startup: Whisper, hibari, the VAD,
+the routing model), so that the collector has a service's heap to walk.
 
 ``--profile N`` runs one round of N calls of the first variant under cProfile instead and prints
 where the time goes (functions by own time, and by cumulative time).
@@ -60,6 +68,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from media_bench import asterisk_sim, macro_round, make_vad, timer_baseline
 
+from convener.ops.gc_pauses import GcPauseMonitor, settle_heap
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -84,7 +94,24 @@ def run_in(kind: str, coro: Any) -> Any:
         loop.close()
 
 
-async def measured_round(conn: Any, n: int, seconds: float, fmt: str, vad: str) -> dict[str, float]:
+GC = GcPauseMonitor()
+
+
+async def measured_round(conn: Any, n: int, seconds: float, fmt: str, vad: str,
+                         frozen: bool = False, force_gc: bool = False) -> dict[str, float]:
+    if frozen:
+        settle_heap()
+    else:
+        gc.collect()  # the same starting point, without the freeze
+    try:
+        return await _measured_round(conn, n, seconds, fmt, vad, force_gc)
+    finally:
+        if frozen:
+            gc.unfreeze()
+
+
+async def _measured_round(conn: Any, n: int, seconds: float, fmt: str, vad: str,
+                          force_gc: bool = False) -> dict[str, float]:
     models_mb = 0.0
     if vad == "silero":
         # convener's Silero pool, emptied and then filled with N models before the round: the
@@ -108,7 +135,15 @@ async def measured_round(conn: Any, n: int, seconds: float, fmt: str, vad: str) 
         await asyncio.sleep(1.0 + min(1.0, seconds / 2))  # warm-up, then inside the window
         during.append(rss_mb())
 
-    r, _ = await asyncio.gather(macro_round(conn, n, seconds, fmt, vad), sample())
+    async def full_collection() -> None:
+        if force_gc:  # the rare full collection, made to happen inside the measured window
+            await asyncio.sleep(1.0 + seconds / 2)
+            gc.collect()
+
+    GC.reset()
+    r, _, _ = await asyncio.gather(macro_round(conn, n, seconds, fmt, vad), sample(), full_collection())
+    r["gc2"] = GC.counts.get(2, 0)
+    r["gc_max"] = max(GC.longest.values(), default=0.0) * 1000
     r["mb_per_call"] = (during[0] - before) / n if during else float("nan")
     return r
 
@@ -142,7 +177,7 @@ def vad_memory(conn: Any, n: int) -> None:
 
 def summary(rounds: list[dict[str, float]]) -> dict[str, float]:
     med = {k: statistics.median(r[k] for r in rounds)
-           for k in ("p50", "p99", "max", "late_pct", "cpu", "mb_per_call", "drops")}
+           for k in ("p50", "p99", "max", "late_pct", "cpu", "mb_per_call", "drops", "gc2", "gc_max")}
     med["worst_max"] = max(r["max"] for r in rounds)
     return med
 
@@ -154,6 +189,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--format", default="ulaw", choices=("ulaw", "slin16"))
     ap.add_argument("--variants", default="asyncio-silero,asyncio-batched,uvloop-batched,asyncio-energy")
+    ap.add_argument("--service-heap", action="store_true",
+                    help="load what convener run loads before its first call into this process first")
+    ap.add_argument("--force-gc", action="store_true",
+                    help="one full garbage collection in the middle of each measured round")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="profile one round of N calls of the first variant instead")
     ap.add_argument("--talking", metavar="N[,N...]",
@@ -176,16 +215,30 @@ def main() -> None:
         import talking
 
         sys.exit(talking.main(args))
-    variants = [v.split("-", 1) for v in args.variants.split(",")]
-    for loop_kind, vad in variants:
-        if loop_kind not in ("asyncio", "uvloop") or vad not in ("energy", "silero", "batched"):
-            ap.error(f"variant {loop_kind}-{vad}: LOOP asyncio|uvloop, VAD energy|silero|batched")
-    if any(k == "uvloop" for k, _ in variants):
+    variants = []
+    for v in args.variants.split(","):
+        loop_kind, _, vad = v.partition("-")
+        vad, _, frozen = vad.partition("-")
+        if loop_kind not in ("asyncio", "uvloop") or vad not in ("energy", "silero", "batched") or \
+                frozen not in ("", "frozen"):
+            ap.error(f"variant {v}: LOOP asyncio|uvloop, VAD energy|silero|batched, optionally -frozen")
+        variants.append((loop_kind, vad, frozen == "frozen"))
+    if any(k == "uvloop" for k, _, _ in variants):
         try:
             import uvloop  # noqa: F401
         except ImportError:
             print("uvloop is not installed (pip install uvloop): its variants are left out")
             variants = [v for v in variants if v[0] != "uvloop"]
+    GC.install()
+    if args.service_heap:
+        from convener.app.application import ConvenerApp
+        from convener.app.startup import prepare
+        from convener.config import Config
+
+        cfg = Config()
+        cfg.ops.gc_freeze = False  # the variants decide
+        service = ConvenerApp(cfg)
+        asyncio.run(prepare(service, voice=True, say=lambda m: print(m, flush=True)))
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -196,10 +249,10 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f}")
     # Load the models once before measuring (the first SileroVad loads the ONNX model), and run
     # one short discarded round per variant: the first round of a process is always slower.
-    warm = [make_vad(vad, 8000) for vad in {v for _, v in variants}]  # noqa: F841 (kept alive)
+    warm = [make_vad(vad, 8000) for vad in {v for _, v, _ in variants}]  # noqa: F841 (kept alive)
     try:
-        for loop_kind, vad in variants:
-            run_in(loop_kind, measured_round(parent, 5, 1.0, args.format, vad))
+        for loop_kind, vad, frozen in variants:
+            run_in(loop_kind, measured_round(parent, 5, 1.0, args.format, vad, frozen))
         mp_parent, mp_child = ctx.Pipe()
         mem = ctx.Process(target=vad_memory, args=(mp_child, 20))
         mem.start()
@@ -209,10 +262,10 @@ def main() -> None:
               f"{per_ms:.0f} ms to build each; batched one shared model {shared_mb:.1f} MB "
               f"(onnxruntime included, {shared_ms:.0f} ms once) + {stream_kb:.0f} kB per call")
         if args.profile:
-            loop_kind, vad = variants[0]
+            loop_kind, vad, frozen = variants[0]
             prof = cProfile.Profile()
             prof.enable()
-            r = run_in(loop_kind, measured_round(parent, args.profile, args.seconds, args.format, vad))
+            r = run_in(loop_kind, measured_round(parent, args.profile, args.seconds, args.format, vad, frozen))
             prof.disable()
             print(f"profiled {args.profile} calls, {loop_kind}-{vad}: p99 {r['p99']:.2f} ms, "
                   f"CPU {r['cpu']:.0f} % (cProfile itself slows the loop)")
@@ -222,23 +275,26 @@ def main() -> None:
                 text = out.getvalue()
                 print(text[text.find("   ncalls"):])
             return
-        print("    N  variant           late p50    p99     max  >5ms%   CPU%  MB/call  drops"
-              "  worst max | bare timer p99/max")
+        print("    N  variant                  late p50    p99     max  >5ms%   CPU%  MB/call  drops"
+              "  worst max  gc2  gc max | bare timer p99/max")
         for n in (int(x) for x in args.calls.split(",")):
-            results: dict[str, list[dict[str, float]]] = {f"{k}-{v}": [] for k, v in variants}
+            name_of = {v: f"{v[0]}-{v[1]}" + ("-frozen" if v[2] else "") for v in variants}
+            results: dict[str, list[dict[str, float]]] = {name_of[v]: [] for v in variants}
             bases = []
             for _ in range(args.rounds):
                 bases.append(asyncio.run(timer_baseline(1.0)))
-                for loop_kind, vad in variants:
-                    results[f"{loop_kind}-{vad}"].append(
-                        run_in(loop_kind, measured_round(parent, n, args.seconds, args.format, vad)))
+                for v in variants:
+                    results[name_of[v]].append(
+                        run_in(v[0], measured_round(parent, n, args.seconds, args.format, v[1], v[2],
+                                                    args.force_gc)))
             b99 = statistics.median(b[0] for b in bases)
             bmax = statistics.median(b[1] for b in bases)
             for name, rounds in results.items():
                 s = summary(rounds)
-                print(f"{n:5d}  {name:16} {s['p50']:7.2f} {s['p99']:7.2f} {s['max']:7.2f}"
+                print(f"{n:5d}  {name:23} {s['p50']:7.2f} {s['p99']:7.2f} {s['max']:7.2f}"
                       f" {s['late_pct']:6.2f} {s['cpu']:6.1f} {s['mb_per_call']:8.2f} {s['drops']:6.0f}"
-                      f" {s['worst_max']:9.1f}  | {b99:5.2f}/{bmax:5.2f} ms", flush=True)
+                      f" {s['worst_max']:9.1f} {s['gc2']:4.0f} {s['gc_max']:7.1f}"
+                      f"  | {b99:5.2f}/{bmax:5.2f} ms", flush=True)
             print(f"       load average {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         parent.send(("exit",))

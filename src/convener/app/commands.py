@@ -8,7 +8,6 @@ import json
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 
 log = logging.getLogger("convener")
@@ -99,17 +98,10 @@ async def serve(cfg) -> int:
 
 
 async def _serve(cfg, app) -> int:
+    from convener.app.startup import prepare
     from convener.ari.stream import StreamState
 
-    if cfg.voice.enabled:
-        from convener.app.conversation import Speech
-
-        speech = Speech(app)
-        t0 = time.monotonic()
-        log.info("loading speech models (%s ASR, %s TTS)...", cfg.speech.asr, cfg.speech.tts)
-        await speech.warm()
-        log.info("speech ready in %.1f s", time.monotonic() - t0)
-        app.enable_voice(speech)
+    await prepare(app, voice=cfg.voice.enabled)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(app.stop()))

@@ -58,6 +58,7 @@ class Speech:
 
         s = app.config.speech
         self.settings = s
+        self.media_format = app.config.media.format
         self.asr: AsrProvider = build_asr(s)
         self.tts: TtsProvider = cached(build_tts(s), s.tts_cache_mb)
         # End of turn by completion (None: the fixed hang-over); see convener.speech.turns.
@@ -66,6 +67,10 @@ class Speech:
 
     async def warm(self) -> None:
         await asyncio.gather(self.asr.warm(), self.tts.warm())
+        # The VAD's shared model (silero-batched: one ONNX session, ~100 ms to build) is made
+        # now, not on the event loop when the first caller's turn detector asks for it.
+        rate = 16000 if self.media_format == "slin16" else 8000
+        await asyncio.to_thread(lambda: self.vad(rate).close())
 
     def vad(self, sample_rate: int) -> Any:
         from convener.speech.registry import build_vad

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from convener.app.application import ConvenerApp
-from convener.app.conversation import Speech
+from convener.app.startup import prepare
 from convener.config import Config
 from convener.ofp.settings import AgentSettings
 
@@ -43,13 +42,7 @@ class Stack:
                 self.config.ofp.agents = {n: AgentSettings(url=u) for n, u in self.agents.urls.items()}
                 self.say(f"example agents: {', '.join(f'{n} {u}' for n, u in self.agents.urls.items())}")
             app = ConvenerApp(self.config)
-            t0 = time.monotonic()
-            self.say(f"loading speech models ({self.config.speech.asr} ASR, "
-                     f"{self.config.speech.tts} TTS)...")
-            speech = Speech(app)
-            await speech.warm()
-            self.say(f"speech ready in {time.monotonic() - t0:.1f} s")
-            app.enable_voice(speech)
+            await prepare(app, voice=True, say=self.say)
             self.app = app
             self._task = asyncio.create_task(app.run())
             await asyncio.wait_for(app.stream.connected.wait(), 15)

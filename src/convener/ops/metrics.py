@@ -342,6 +342,11 @@ VOICE_FRAME_LAG_SECONDS = REGISTRY.histogram(
     "How long a caller's audio frame waited in convener's queue before the turn detector read it "
     "(the event loop's backlog on the inbound path).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0))
+GC_PAUSE_SECONDS = REGISTRY.histogram(
+    "convener_gc_pause_seconds",
+    "How long each garbage collection stopped the process (event loop and audio included), by "
+    "collector generation (2 = full).", ("generation",),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25))
 BARGE_INS_TOTAL = REGISTRY.counter("convener_barge_ins_total", "Replies interrupted by the caller.")
 SPECULATIVE_DECODES_TOTAL = REGISTRY.counter(
     "convener_speculative_decodes_total",
@@ -393,6 +398,10 @@ def observe_turn(timings: TurnTimings) -> None:
 
 def voice_frame_lag(seconds: float) -> None:
     VOICE_FRAME_LAG_SECONDS.observe(max(0.0, seconds))
+
+
+def gc_pause(generation: int, seconds: float) -> None:
+    GC_PAUSE_SECONDS.labels(generation=str(generation)).observe(max(0.0, seconds))
 
 
 def observe_call_setup(seconds: float) -> None:
