@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import pytest
@@ -151,11 +152,22 @@ async def test_few_streams_run_inline_many_wait_for_the_runner() -> None:
         assert batch._task is not None
         await asyncio.sleep(0.1)
         assert a.windows_done == 8 * FRAME // 256 and c.windows_done == 4 * FRAME // 256
-        c.close()
+        c.close()  # few streams again: the runner stops at its next tick, and they step inline
+        await asyncio.sleep(0.1)
+        assert batch._task.done() and not batch._task.cancelled()
+        batches = batch.batches
+        for i in range(8 * FRAME, 10 * FRAME, FRAME):  # at least one whole window
+            a.probability(x[i:i + FRAME].tobytes())
+        assert batch.batches > batches, "stepped inline again"
+        d = batch.stream()  # many again: a new runner
+        for s in (a, b, d):
+            s.probability(x[10 * FRAME:11 * FRAME].tobytes())
+        assert batch._task is not None and not batch._task.done()
+        d.close()
     finally:
         a.close()
         b.close()
-        if batch._task is not None:
+        if batch._task is not None and not batch._task.done():
             batch._task.cancel()
-            with pytest.raises(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError):
                 await batch._task

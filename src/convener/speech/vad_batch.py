@@ -181,7 +181,8 @@ class SileroBatch:
             done += len(ready)
 
     async def run(self, interval: float = 0.02) -> None:
-        """Step every ``interval`` seconds in a worker thread of its own, until cancelled. Not
+        """Step every ``interval`` seconds in a worker thread of its own, until cancelled (or,
+        with ``auto``, until no more than ``inline_up_to`` streams are open). Not
         the loop's default executor: routing's embeddings and other blocking calls queue there,
         and the VAD of every call must not wait behind them."""
         loop = asyncio.get_running_loop()
@@ -190,6 +191,11 @@ class SileroBatch:
         nxt = loop.time()
         while True:
             await loop.run_in_executor(self._executor, self.step)
+            if self.auto and len(self.streams) <= self.inline_up_to:
+                # Few streams again: they step inline, and a tick every 20 ms would only cost
+                # CPU; ``ensure_running`` starts a new runner when they are many again.
+                await loop.run_in_executor(self._executor, self.step)  # what came meanwhile
+                return
             nxt += interval
             delay = nxt - loop.time()
             if delay > 0:
