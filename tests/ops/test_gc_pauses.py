@@ -102,9 +102,17 @@ def test_settle_heap_freezes_what_is_alive(unfrozen: None) -> None:
 
 
 @pytest.mark.parametrize("freeze", [True, False])
-async def test_start_up_settles_the_heap_unless_told_not_to(unfrozen: None, freeze: bool) -> None:
+async def test_start_up_settles_the_heap_unless_told_not_to(
+        unfrozen: None, freeze: bool, caplog: pytest.LogCaptureFixture) -> None:
     cfg = Config()
     cfg.ops.gc_freeze = freeze
     app = ConvenerApp(cfg)
+    if gc_pauses._installed is not None:  # as in a fresh process: start-up installs it
+        gc_pauses._installed.uninstall()
+        gc_pauses._installed = None
+    caplog.set_level(logging.WARNING, logger="convener.ops.gc_pauses")
     await prepare(app, voice=False)
     assert (gc.get_freeze_count() > 0) is freeze
+    assert gc_pauses._installed is not None and gc_pauses._installed in gc.callbacks
+    assert 2 not in gc_pauses._installed.counts, "the settling collection is not counted as a pause"
+    assert not caplog.records, "the deliberate start-up collection is not reported as a stall"

@@ -27,7 +27,6 @@ async def prepare(app: ConvenerApp, *, voice: bool = True, say: Callable[[str], 
     """Load, warm and settle before the first call (``voice``: the spoken conversation)."""
     tell = say or (lambda msg: log.info("%s", msg))
     cfg = app.config
-    gc_pauses.monitor()
     if voice:
         from convener.app.conversation import Speech
 
@@ -48,3 +47,4 @@ async def prepare(app: ConvenerApp, *, voice: bool = True, say: Callable[[str], 
         report = gc_pauses.settle_heap()
         log.info("heap settled: %d objects frozen (a full garbage collection took %.0f ms before)",
                  report.frozen, report.collect_ms)
+    gc_pauses.monitor()  # from here on: the deliberate collection above is not a stall to report
