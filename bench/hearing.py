@@ -263,8 +263,10 @@ async def through_sandbox(clips: list[Clip], cache: Path, record: bool) -> list[
 
 
 async def recognise(clips: list[Clip], recognizer: str, bias_mode: str, order: str,
-                    beam: int = 1, noisy_beam: int | None = None) -> list[dict[str, object]]:
+                    beam: int = 1, noisy_beam: int | None = None, window: int = 0) -> list[dict[str, object]]:
     settings = WhisperSettings(model=recognizer, beam_size=beam)
+    if window:  # not validated: the bench may try windows the settings refuse
+        settings.window_s = window
     if noisy_beam is not None:  # 0: off, every turn decoded with ``beam``
         settings.noisy_beam_size = noisy_beam or beam
     asr = WhisperAsr(settings)
@@ -355,6 +357,8 @@ async def main() -> int:
     ap.add_argument("--beam", type=int, default=1, help="Whisper beam size (the default is 1)")
     ap.add_argument("--noisy-beam", type=int, default=None,
                     help="beam size on noisy lines (default: speech.whisper.noisy_beam_size; 0 = off)")
+    ap.add_argument("--window", default="0", help="comma-separated Whisper encoder windows in s, side by side "
+                    "(0 = speech.whisper.window_s); shown as recogniser@window")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/convener-hearing"),
                     help="synthesised voices (and sandbox recordings) are kept here between runs")
     ap.add_argument("--json", type=Path, help="also write every row as JSON")
@@ -388,9 +392,10 @@ async def main() -> int:
           "latency = end of turn → text")
     print(f"{'recogniser':9} {'bias':9} {'condition':9} {'split':8} {'n':>4} {'entity':>7} {'WER':>6} "
           f"{'p50 ms':>7} {'p95 ms':>7}")
-    for rec in args.recognizer.split(","):
+    for model, window in [(r, int(w)) for r in args.recognizer.split(",") for w in args.window.split(",")]:
+        rec = f"{model}@{window}s" if window else model
         for bias_mode in args.bias.split(","):
-            rows = await recognise(clips, rec, bias_mode, args.order, args.beam, args.noisy_beam)
+            rows = await recognise(clips, model, bias_mode, args.order, args.beam, args.noisy_beam, window)
             for r in rows:
                 r.update(recognizer=rec, bias=bias_mode, mode=args.mode, order=args.order)
             variants = [(bias_mode, rows)] + ([("vocab+fix", corrected(rows))] if bias_mode == "vocab" else [])

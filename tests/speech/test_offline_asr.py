@@ -187,6 +187,21 @@ def test_a_sentence_whisper_repeats_is_kept_once() -> None:
     assert drop("") == ""
     assert drop("Yes... yes.") == "Yes..."
     assert whisper_asr._final("From Boston. From Boston.", -0.2).text == "From Boston."
+    # what a loop stopped by the length limit leaves: the sentence started again
+    assert drop("Is it going to rain in Dallas tomorrow? Is it going to") == "Is it going to rain in Dallas tomorrow?"
+    assert drop("Rain in Dallas? Rain in Dallas? Rain in") == "Rain in Dallas?"
+    assert drop("Book a flight. Book a hotel") == "Book a flight. Book a hotel"  # not a start of the one before
+    assert drop("Book a flight. Book a.") == "Book a flight. Book a."  # finished: said so
+    assert drop("Is it going to rain? Is it") == "Is it going to rain?"
+
+
+def test_a_decode_may_write_what_its_audio_can_hold() -> None:
+    """The output limit grows with the audio (a loop stops early) and excludes the prompt (which
+    CTranslate2's ``max_length`` counts: a 200-token bias prompt left 20 tokens of text)."""
+    assert whisper_asr.output_tokens(0.5) == 21
+    assert whisper_asr.output_tokens(3.0) == 46
+    assert whisper_asr.output_tokens(60.0) == whisper_asr.MAX_OUTPUT_TOKENS
+    assert whisper_asr.PROMPT_TOKENS + 4 + whisper_asr.MAX_OUTPUT_TOKENS <= 448
 
 
 async def test_busy_while_every_decoder_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:

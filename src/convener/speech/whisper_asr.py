@@ -147,6 +147,17 @@ WINDOW_PAD_S = 3.0
 FULL_WINDOW_S = 30
 
 
+MAX_OUTPUT_TOKENS = 224  # Whisper's text context (448) less the longest prompt (PROMPT_TOKENS + 4)
+TOKENS_PER_S = 10  # generous: fast English speech is 4-6 of Whisper's tokens a second
+
+
+def output_tokens(duration_s: float) -> int:
+    """How many tokens a decode of ``duration_s`` of audio may write. A repetition loop
+    ("... tomorrow? Is it going to rain in Dallas tomorrow? Is it going to ...") otherwise runs
+    to the limit: up to 224 tokens, 0.7-2.3 s of tiny.en on these cores for a 3 s turn."""
+    return min(MAX_OUTPUT_TOKENS, 16 + math.ceil(TOKENS_PER_S * duration_s))
+
+
 def window_seconds(duration_s: float, settings: WhisperSettings) -> float | None:
     """Encoder window for a turn of ``duration_s``, or None for the standard 30 s path."""
     if settings.window_s >= FULL_WINDOW_S:
@@ -200,9 +211,12 @@ def drop_repeated_sentences(text: str) -> str:
     """A sentence said again word for word right after itself is dropped: Whisper repeats a
     short utterance it heard once ("From Boston." came back as "From Boston. From Boston." in
     the demo; "Can you get the power?" three times in bench/turn_taking.py). Compared without
-    case and punctuation; anything else is left as heard."""
+    case and punctuation. So is a last, unfinished sentence that only starts the one before it
+    again ("Is it going to rain in Dallas tomorrow? Is it going to"): what a repetition loop
+    leaves when the decode's length limit (``output_tokens``) stops it. Anything else is left as
+    heard."""
     kept: list[str] = []
-    last = None
+    keys: list[str] = []
     for m in _SENTENCE.finditer(text):
         sentence = m.group().strip()
         key = " ".join(re.findall(r"[\w']+", sentence.lower()))
@@ -210,9 +224,11 @@ def drop_repeated_sentences(text: str) -> str:
             if kept:
                 kept[-1] += sentence
             continue
-        if key != last:
+        if not keys or key != keys[-1]:
             kept.append(sentence)
-        last = key
+            keys.append(key)
+    if len(kept) > 1 and kept[-1][-1] not in ".!?" and (keys[-2] + " ").startswith(keys[-1] + " "):
+        kept.pop()
     return " ".join(kept) if kept else text
 
 
@@ -256,7 +272,7 @@ def decode_short_window(
         encoded,
         [prompt],
         beam_size=settings.beam_size,
-        max_length=224,
+        max_length=len(prompt) + output_tokens(len(audio16k) / WHISPER_RATE),  # the prompt counts
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
