@@ -461,7 +461,7 @@ def model_cost(cache: Path, decisions: int = 64) -> None:
     print(row("Smart Turn CPU, 8 at once", [c for c, _ in eight]))
 
 
-def looks(cache: Path, which: str) -> None:
+def looks(cache: Path, which: str, window: int = 0) -> None:
     """Offline, no Asterisk: what the first and the second look decide on the recogniser's text
     of each hesitation item's first phrase (+200 ms, what the first look hears) and of each
     complete request."""
@@ -471,21 +471,29 @@ def looks(cache: Path, which: str) -> None:
     from convener.speech.turns.text_model import load_text_model
 
     async def run() -> None:
-        asr = build_asr(load_config(None, env={}).speech)
+        speech = load_config(None, env={}).speech
+        if window:  # not validated: the bench may try windows the settings refuse
+            speech.whisper.window_s = window
+        asr = build_asr(speech)
         model = load_text_model()
         for kind in ("hesitation", "complete"):
-            rs = []
+            rs, spent = [], []
             for it in items():
                 if it.kind != kind or which not in ("all", it.part):
                     continue
-                pcm, first_end, _ = build(it, cache)
-                text = (await asr.transcribe_pcm(pcm[: int((first_end + 0.2) * RATE) * 2], RATE)).text.strip()
+                pcm, first_end, _ = await asyncio.to_thread(build, it, cache)  # synth() runs a loop of its own
+                t0 = time.perf_counter()
+                final = await asr.transcribe_pcm(pcm[: int((first_end + 0.2) * RATE) * 2], RATE)
+                spent.append((time.perf_counter() - t0) * 1000)
+                text = final.text.strip()
                 rs.append((it, text, model.probability(text) >= 0.5, strongly_unfinished(text)))
+                print(f"      {it.idx:3d} {it.voice:<11} {final.confidence:.2f} {text!r}", file=sys.stderr)
             doubted = [r for r in rs if not r[2]]
             ends = [r for r in doubted if not r[3] and (kind == "complete" or r[0].pause_ms >= 800)]
-            print(f"{kind} ({which}): n={len(rs)}; first look says complete: {len(rs) - len(doubted)}; "
-                  f"doubted {len(doubted)}, of which the second look ends {len(ends)}"
-                  + (" (pause >= 800 ms: new cut-offs)" if kind == "hesitation" else " (no 2 s wait)"))
+            print(f"{kind} ({which}, window {speech.whisper.window_s} s): n={len(rs)}; first look says complete: "
+                  f"{len(rs) - len(doubted)}; doubted {len(doubted)}, of which the second look ends {len(ends)}"
+                  + (" (pause >= 800 ms: new cut-offs)" if kind == "hesitation" else " (no 2 s wait)")
+                  + f"; decode p50 {pct(spent, 50):.0f} ms, p95 {pct(spent, 95):.0f} ms")
             for it, text, first, _ in [r for r in rs if r[2] and kind == "hesitation"] + ends:
                 print(f"    {it.idx:3d} {it.voice:<11} {'first' if first else 'second'} look ends: {text!r}")
 
@@ -545,6 +553,8 @@ def main() -> int:
     ap.add_argument("--kinds", default="complete,hesitation,pause", help="which kinds of item to play")
     ap.add_argument("--set", choices=("all", *PARTS), default="all",
                     help="play only one part: tuning, held-out or fresh (look at the held-out parts once, at the end)")
+    ap.add_argument("--window", default="0", help="--looks: comma-separated Whisper encoder windows in s, "
+                    "one after the other (0 = speech.whisper.window_s)")
     ap.add_argument("--looks", action="store_true",
                     help="offline (no Asterisk): the first and second look on recognised first phrases")
     ap.add_argument("--stops", action="store_true",
@@ -556,7 +566,8 @@ def main() -> int:
         return 0
     if a.looks:
         (a.out / "audio").mkdir(parents=True, exist_ok=True)
-        looks(a.out / "audio", a.set)
+        for window in a.window.split(","):
+            looks(a.out / "audio", a.set, int(window))
         return 0
     if a.report is not None:
         results = [r for f in sorted(a.report.glob("part*.json")) for r in json.loads(f.read_text())]
