@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -172,9 +173,34 @@ def test_degenerate_short_window_results_are_redone() -> None:
     from convener.speech.asr import FinalTranscript as F
 
     assert whisper_asr.looks_degenerate(F("to Denver to Denver to Denver to Denver to Denver to Denver", 0.9))
-    assert whisper_asr.looks_degenerate(F("Book a flight", 0.2))  # avg logprob < -1
+    assert not whisper_asr.looks_degenerate(F("Book a flight", 0.2))  # heard badly: redoing did not help
+    assert whisper_asr.looks_degenerate(F("Book a flight", 0.2), math.exp(-1))  # Whisper's own test, on request
     assert not whisper_asr.looks_degenerate(F("Book a flight to Denver.", 0.8))
     assert not whisper_asr.looks_degenerate(F("", 0.0))
+
+
+def test_only_repetitive_decodes_are_redone_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short-window decode heard with low confidence is kept (its 30 s redo cost 0.4-1.3 s and
+    heard no better); a repetitive one is redone; ``redo_below_confidence`` brings Whisper's
+    own confidence test back."""
+    redone: list[str] = []
+    heard = {"text": FinalTranscript("Well, Kath we've been masked.", 0.3)}
+    monkeypatch.setattr(whisper_asr, "decode_short_window", lambda *a, **k: heard["text"])
+
+    def standard(*a: object, **k: object) -> FinalTranscript:
+        redone.append("30 s")
+        return FinalTranscript("Book a suite in Boston.", 0.5)
+
+    monkeypatch.setattr(whisper_asr, "decode_standard", standard)
+    audio = np.zeros(16000 * 2, dtype=np.float32)
+    assert whisper_asr.decode(None, audio, WhisperSettings()).text == "Well, Kath we've been masked."
+    assert redone == []
+    assert whisper_asr.decode(None, audio, WhisperSettings(redo_below_confidence=math.exp(-1))).confidence == 0.5
+    assert redone == ["30 s"]
+    heard["text"] = FinalTranscript("to Denver to Denver to Denver to Denver to Denver to Denver", 0.9)
+    assert whisper_asr.decode(None, audio, WhisperSettings()).text == "Book a suite in Boston."
+    with pytest.raises(Exception, match="redo_below_confidence"):
+        WhisperSettings(redo_below_confidence=1.5).validate()
 
 
 def test_a_sentence_whisper_repeats_is_kept_once() -> None:

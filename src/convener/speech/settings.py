@@ -59,6 +59,10 @@ class WhisperSettings:
     # 10: ~3.7x lower p50 latency than 30 with no WER loss on bench/speech_bench.py (degenerate
     # results are redone on 30 s); under 10 s Whisper hallucinates.
     window_s: int = 10
+    # A short-window decode heard with less confidence than this is decoded again on the 30 s
+    # path (Whisper's own fallback test is 0.37). 0 = only repetitive text is redone: measured,
+    # the redo cost 400-1300 ms and heard no better (bench/hearing.py, bench/turn_taking.py clips).
+    redo_below_confidence: float = 0.0
     verify_sha256: bool = True  # check the bundled model file against the recorded hash
 
     def validate(self) -> None:
@@ -74,6 +78,8 @@ class WhisperSettings:
             raise ConfigError("whisper.parallel: must be between 0 and 16")
         if not 10 <= self.window_s <= 30:
             raise ConfigError("whisper.window_s: must be between 10 and 30 seconds")
+        if not 0.0 <= self.redo_below_confidence <= 1.0:
+            raise ConfigError("whisper.redo_below_confidence: must be between 0 (off) and 1")
 
 
 @dataclass

@@ -23,7 +23,7 @@ encoder input to Whisper's 30 s, and the encoder is most of the decode time. A t
 (its length + 3 s of padding within 30 s) is instead encoded with a window of
 max(window_s, length + 3 s) by calling CTranslate2 directly (features → ``encode`` →
 ``generate``), 3-4x faster on our bench. A result that fails Whisper's own quality tests
-(repetitive text, average log-probability under -1) is decoded again on the standard path.
+(repetitive text) is decoded again on the standard path.
 Windows under 10 s make Whisper hallucinate (measured); ``window_s = 30`` restores the standard
 path, which longer turns always take.
 """
@@ -178,7 +178,7 @@ def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: 
     window = window_seconds(len(audio16k) / WHISPER_RATE, settings)
     if window is not None:
         final = decode_short_window(model, audio16k, settings, window, prompt)
-        if not looks_degenerate(final):
+        if not looks_degenerate(final, settings.redo_below_confidence):
             return final
         log.debug("short-window decode looks degenerate (%r); redoing on 30 s", final.text[:80])
     return decode_standard(model, audio16k, settings, prompt)
@@ -195,13 +195,16 @@ def settings_for_line(audio16k: np.ndarray, settings: WhisperSettings) -> Whispe
     return dataclasses.replace(settings, beam_size=settings.noisy_beam_size)
 
 
-def looks_degenerate(final: FinalTranscript) -> bool:
-    """Whisper's own fallback tests: repetitive text (gzip ratio > 2.4) or avg logprob < -1."""
+def looks_degenerate(final: FinalTranscript, below_confidence: float = 0.0) -> bool:
+    """Whisper's own fallback tests: repetitive text (gzip ratio > 2.4), or a confidence under
+    ``below_confidence`` (Whisper's is exp(-1), an average log-probability under -1;
+    ``whisper.redo_below_confidence``, off by default: docs/decisions.md, "How much a decode
+    may write")."""
     if not final.text:
         return False
     raw = final.text.encode()
     ratio = len(raw) / len(zlib.compress(raw))
-    return ratio > 2.4 or final.confidence < math.exp(-1.0)
+    return ratio > 2.4 or final.confidence < below_confidence
 
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
