@@ -1,7 +1,6 @@
 """Is decoding again on the 30 s path worth it when a short-window decode is heard badly?
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/asr_redo.py [--cache /tmp/convener-hearing] \
-        [--turns /tmp/tt/audio]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/asr_redo.py [--cache DIR] [--turns DIR]
 
 Whisper's own fallback test redoes a decode whose average log-probability is under -1
 (confidence under exp(-1) = 0.37). convener did that on the standard 30 s path until
@@ -11,7 +10,8 @@ bench/turn_taking.py (complete requests, and hesitations' first phrases + 200 ms
 first look hears) with the short window, and for each one under the threshold and not
 repetitive, the 30 s redo too. It prints, per group: how many were redone, WER and cities of
 both, and what the redo cost. The audio comes from those benches' caches (made on their first
-run; bench/turn_taking.py builds its items with ``--looks``).
+run; bench/turn_taking.py builds its items with ``--looks``); by default in the system's
+temporary folder, where those benches keep them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import asyncio
 import math
 import statistics
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -60,8 +61,10 @@ def clips(cache: Path, turns: Path) -> list[tuple[str, str, bytes, str | None, s
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/convener-hearing"))
-    ap.add_argument("--turns", type=Path, default=Path("/tmp/turn_taking/audio"))
+    tmp = Path(tempfile.gettempdir())
+    ap.add_argument("--cache", type=Path, default=tmp / "convener-hearing", help="bench/hearing.py's voices")
+    ap.add_argument("--turns", type=Path, default=tmp / "turn_taking" / "audio",
+                    help="bench/turn_taking.py's item audio (its --out folder + /audio)")
     a = ap.parse_args()
     settings = WhisperSettings()
     asyncio.run(whisper_asr.WhisperAsr(settings).warm())
