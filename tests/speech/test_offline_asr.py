@@ -180,7 +180,7 @@ def test_degenerate_short_window_results_are_redone() -> None:
 
 
 def test_only_repetitive_decodes_are_redone_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A short-window decode heard with low confidence is kept (its 30 s redo cost 0.4-1.3 s and
+    """A short-window decode heard with low confidence is kept (its 30 s redo cost 0.45-0.73 s and
     heard no better); a repetitive one is redone; ``redo_below_confidence`` brings Whisper's
     own confidence test back."""
     redone: list[str] = []

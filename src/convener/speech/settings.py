@@ -61,7 +61,7 @@ class WhisperSettings:
     window_s: int = 10
     # A short-window decode heard with less confidence than this is decoded again on the 30 s
     # path (Whisper's own fallback test is 0.37). 0 = only repetitive text is redone: measured,
-    # the redo cost 400-1300 ms and heard no better (bench/hearing.py, bench/turn_taking.py clips).
+    # the redo cost 450-730 ms and heard no better (bench/asr_redo.py).
     redo_below_confidence: float = 0.0
     verify_sha256: bool = True  # check the bundled model file against the recorded hash
 
