@@ -247,6 +247,8 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
         config.media.turn_stop_ms = 150
     if mode == "trust-words":  # a "complete" ends the turn whatever the recogniser's confidence
         config.media.turn_min_confidence = 0.0
+    if mode == "no-last-word":  # the last word's probability does not doubt the words
+        config.media.turn_min_last_word_confidence = 0.0
     if mode == "no-tts-cache":  # every reply synthesised, even one said before
         config.speech.tts_cache_mb = 0
     if mode == "batched-vad":  # Silero batched across calls (issue 15), probabilities a tick later
@@ -333,8 +335,9 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
     return results
 
 
-MODES = ("completion", "no-confirm", "no-doubt-look", "no-gap-compaction", "no-second-look", "stop150", "silero-end",
-         "no-route-ahead", "no-tts-cache", "trust-words", "batched-vad", "per-call-vad", "fixed")
+MODES = ("completion", "no-last-word", "no-confirm", "no-doubt-look", "no-gap-compaction", "no-second-look",
+         "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words", "batched-vad", "per-call-vad",
+         "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
@@ -462,20 +465,26 @@ def model_cost(cache: Path, decisions: int = 64) -> None:
 
 
 def looks(cache: Path, which: str, window: int = 0) -> None:
-    """Offline, no Asterisk: what the first and the second look decide on the recogniser's text
+    """Offline, no Asterisk: what the first and the later looks decide on the recogniser's text
     of each hesitation item's first phrase (+200 ms, what the first look hears) and of each
-    complete request."""
+    complete request: by the words alone, and with the gates on what was heard badly (the
+    confidence, ``turn_min_confidence``, and the last word's, ``turn_min_last_word_confidence``),
+    as ``TurnCompletion.decide`` makes the decision in a call."""
     from convener.config import load_config
     from convener.speech.registry import build_asr
-    from convener.speech.turns.decision import strongly_unfinished
-    from convener.speech.turns.text_model import load_text_model
+    from convener.speech.turns import build_completion
 
     async def run() -> None:
-        speech = load_config(None, env={}).speech
+        config = load_config(None, env={})
+        speech = config.speech
         if window:  # not validated: the bench may try windows the settings refuse
             speech.whisper.window_s = window
         asr = build_asr(speech)
-        model = load_text_model()
+        comp = build_completion(config.media)
+        assert comp is not None and comp.text is not None
+        # side by side: the same decision without the last word's gate
+        without = copy.copy(comp)
+        without.min_last_word = 0.0
         for kind in ("hesitation", "complete"):
             rs, spent = [], []
             for it in items():
@@ -486,16 +495,31 @@ def looks(cache: Path, which: str, window: int = 0) -> None:
                 final = await asr.transcribe_pcm(pcm[: int((first_end + 0.2) * RATE) * 2], RATE)
                 spent.append((time.perf_counter() - t0) * 1000)
                 text = final.text.strip()
-                rs.append((it, text, model.probability(text) >= 0.5, strongly_unfinished(text)))
-                print(f"      {it.idx:3d} {it.voice:<11} {final.confidence:.2f} {text!r}", file=sys.stderr)
-            doubted = [r for r in rs if not r[2]]
-            ends = [r for r in doubted if not r[3] and (kind == "complete" or r[0].pause_ms >= 800)]
-            print(f"{kind} ({which}, window {speech.whisper.window_s} s): n={len(rs)}; first look says complete: "
-                  f"{len(rs) - len(doubted)}; doubted {len(doubted)}, of which the second look ends {len(ends)}"
-                  + (" (pause >= 800 ms: new cut-offs)" if kind == "hesitation" else " (no 2 s wait)")
+                words_say = comp.text.probability(text) >= comp.threshold
+                gated = [comp.decide(None, text, look, final.confidence, final.last_word_confidence).complete
+                         for look in (1, 2, 3)]
+                old = [without.decide(None, text, look, final.confidence, final.last_word_confidence).complete
+                       for look in (1, 2, 3)]
+                rs.append((it, text, words_say, gated, old))
+                last = final.last_word_confidence
+                print(f"      {it.idx:3d} {it.voice:<11} {final.confidence:.2f} "
+                      f"{'-' if last is None else f'{last:.2f}'} {text!r}", file=sys.stderr)
+            # a hesitation's later looks come at 0.8 s (second) and 1.2 s (doubt) of silence
+            cut, cut_old = ([r for r in rs if r[k][0] or (r[0].pause_ms >= 800 and r[k][1])
+                             or (r[0].pause_ms >= 1200 and r[k][2])] if kind == "hesitation" else []
+                            for k in (3, 4))
+            print(f"{kind} ({which}, window {speech.whisper.window_s} s): n={len(rs)}; "
+                  f"the words say complete: {sum(r[2] for r in rs)}; "
+                  f"ends at the first look (gated / without the last word's gate): "
+                  f"{sum(r[3][0] for r in rs)} / {sum(r[4][0] for r in rs)}; "
+                  f"by the second look: {sum(r[3][0] or r[3][1] for r in rs)} / {sum(r[4][0] or r[4][1] for r in rs)}; "
+                  f"by the doubt look: {sum(any(r[3]) for r in rs)} / {sum(any(r[4]) for r in rs)}"
+                  + (f"; cut off (a look ends it before the caller goes on): {len(cut)} / {len(cut_old)}"
+                     if kind == "hesitation" else "")
                   + f"; decode p50 {pct(spent, 50):.0f} ms, p95 {pct(spent, 95):.0f} ms")
-            for it, text, first, _ in [r for r in rs if r[2] and kind == "hesitation"] + ends:
-                print(f"    {it.idx:3d} {it.voice:<11} {'first' if first else 'second'} look ends: {text!r}")
+            for it, text, _, gated, _old in cut:
+                look = "first" if gated[0] else "second" if gated[1] else "doubt"
+                print(f"    {it.idx:3d} {it.voice:<11} {look} look ends: {text!r}")
 
     asyncio.run(run())
 

@@ -359,6 +359,32 @@ def test_words_heard_with_low_confidence_do_not_end_the_turn_at_the_first_look(t
     assert gated.decide(None, "Yes.", look=2, confidence=0.30).complete
 
 
+def test_a_guessed_last_word_does_not_end_the_turn_at_the_first_look(text_comp: TurnCompletion) -> None:
+    gated = TurnCompletion(None, text_comp.text, S.turn_complete_threshold, min_confidence=0.55,
+                           min_last_word=0.4)
+    said = "Show me flight 2."  # how tiny.en heard "Show me flights to": confidence 0.62, "2" 0.27
+    assert gated.decide(None, said, confidence=0.62, last_word=0.9).complete
+    guessed = gated.decide(None, said, confidence=0.62, last_word=0.27)
+    assert not guessed.complete and guessed.doubted_words
+    assert gated.decide(None, said, confidence=0.62, last_word=None).complete  # not known: trusted
+    # read at the doubt look, as words heard with a low confidence are
+    assert not gated.decide(None, said, look=2, confidence=0.62, last_word=0.27).complete
+    assert gated.decide(None, said, look=3, confidence=0.62, last_word=0.27).complete
+    assert not gated.decide(None, "I'd like to book a flight to", look=3, last_word=0.2).complete
+    # short answers are not gated ("Next Friday." heard right with a low last word)
+    assert gated.decide(None, "Next Friday.", confidence=0.8, last_word=0.2).complete
+
+
+def test_min_last_word_confidence_is_read_from_the_settings_and_validated() -> None:
+    from convener.settings import ConfigError
+
+    assert MediaSettings().turn_min_last_word_confidence == 0.4
+    comp = build_completion(MediaSettings(turn_completion="text", turn_min_last_word_confidence=0.3))
+    assert comp is not None and comp.min_last_word == 0.3
+    with pytest.raises(ConfigError, match="turn_min_last_word_confidence"):
+        MediaSettings(turn_min_last_word_confidence=1.5).validate()
+
+
 def test_min_confidence_is_read_from_the_settings() -> None:
     comp = build_completion(MediaSettings(turn_completion="text", turn_min_confidence=0.7))
     assert comp is not None and comp.min_confidence == 0.7

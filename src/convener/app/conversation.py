@@ -463,7 +463,8 @@ class CallerVoice:
             return
         transcript = heard.text if heard is not None else None
         decision = comp.decide(audio_p, transcript, look=pause.look,
-                               confidence=heard.confidence if heard is not None else None)
+                               confidence=heard.confidence if heard is not None else None,
+                               last_word=heard.last_word_confidence if heard is not None else None)
         log.debug("call %s: look %d after %r: %s", call.id, pause.look, transcript, decision.describe())
         if decision.complete and pause.look > 1 and self.detector.confirm_s > 0:
             self.detector.end_soon(pause)  # a later look: the turn ends after turn_confirm_ms more of silence

@@ -104,6 +104,10 @@ class MediaSettings:
     # misheard fragment often reads as a finished sentence), nor at the second look; they are
     # read at turn_doubt_wait_ms. 0 = trust every transcript.
     turn_min_confidence: float = 0.55
+    # The same for the last word alone (its probability, where the recogniser gives one: Whisper
+    # does): a fragment misheard as a finished sentence often ends on a guessed word ("Show me
+    # flight 2.", "… from off to non?") while the rest was heard well. 0 = not used.
+    turn_min_last_word_confidence: float = 0.4
     turn_max_utterance_ms: int = 30000
     # Silences inside an utterance longer than this are shortened to it in the audio the
     # recogniser (and an audio turn model) gets (half kept after the words before, the rest
@@ -170,5 +174,7 @@ class MediaSettings:
             raise ConfigError("turn_complete_threshold: must be between 0 and 1 (exclusive)")
         if not 0.0 <= self.turn_min_confidence < 1.0:
             raise ConfigError("turn_min_confidence: must be between 0 and 1")
+        if not 0.0 <= self.turn_min_last_word_confidence < 1.0:
+            raise ConfigError("turn_min_last_word_confidence: must be between 0 and 1")
         if self.turn_max_utterance_ms < 1000:
             raise ConfigError("turn_max_utterance_ms: must be at least 1000")

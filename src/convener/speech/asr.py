@@ -59,6 +59,10 @@ class FinalTranscript:
     alternatives: tuple[Alternative, ...] = ()
     provider: str = ""
     at: float = field(default_factory=time.monotonic)
+    # The recogniser's probability of the last word (its tokens' product; None: not known). A
+    # misheard fragment often ends on a guessed word ("Show me flight 2.") inside words heard
+    # well; the turn decision doubts such an ending (media.turn_min_last_word_confidence).
+    last_word_confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,7 @@ WINDOW_PAD_S = 3.0
 FULL_WINDOW_S = 30
 
 
+LAST_WORD_TOKENS = 8  # the tokens looked at for the last word (with its trailing punctuation)
 MAX_OUTPUT_TOKENS = 224  # Whisper's text context (448) less the longest prompt (PROMPT_TOKENS + 4)
 TOKENS_PER_S = 10  # generous: fast English speech is 4-6 of Whisper's tokens a second
 
@@ -235,15 +236,58 @@ def drop_repeated_sentences(text: str) -> str:
     return " ".join(kept) if kept else text
 
 
-def _final(text: str, avg_logprob: float) -> FinalTranscript:
-    text = drop_repeated_sentences(text)
-    confidence = round(math.exp(avg_logprob), 4) if text else 0.0
+def _final(text: str, avg_logprob: float, last_word: float | None = None) -> FinalTranscript:
+    kept = drop_repeated_sentences(text)
+    confidence = round(math.exp(avg_logprob), 4) if kept else 0.0
     return FinalTranscript(
-        text=text,
+        text=kept,
         confidence=confidence,
-        alternatives=(Alternative(text, confidence),) if text else (),
+        alternatives=(Alternative(kept, confidence),) if kept else (),
         provider="whisper",
+        # the last word of what was decoded; not of a text whose end was dropped
+        last_word_confidence=last_word if kept == text and kept else None,
     )
+
+
+def _wordless(piece: str) -> bool:
+    return not any(c.isalnum() for c in piece)
+
+
+def last_word_probability(pieces: Sequence[str], logprobs: Sequence[float]) -> float | None:
+    """The probability of the last word of a decode: the product of its tokens' (``pieces``
+    are the decoded tokens, ``logprobs`` their log-probabilities, one each). Trailing
+    punctuation is not part of it; a word starts at a token that begins with a space or
+    follows punctuation ("double-room": "room"). None when there is no word."""
+    if len(pieces) != len(logprobs):
+        return None
+    end = len(pieces)
+    while end > 0 and _wordless(pieces[end - 1]):
+        end -= 1
+    if end == 0:
+        return None
+    start = end - 1
+    while start > 0 and not pieces[start].startswith(" ") and not _wordless(pieces[start - 1]):
+        start -= 1
+    return round(math.exp(sum(logprobs[start:end])), 4)
+
+
+def _token_logprobs(result: Any, ids: Sequence[int], last: int) -> list[float] | None:
+    """Log-probabilities of the last ``last`` chosen tokens from ``return_logits_vocab`` (one
+    step each, over the vocabulary), or None when CTranslate2 gave none or not one per token."""
+    steps = result.logits[0] if getattr(result, "logits", None) else []
+    if len(steps) < len(ids):
+        return None
+    first = max(0, len(ids) - last)
+    out = []
+    for step, token in zip(steps[first:len(ids)], ids[first:], strict=True):
+        if not step.shape:
+            return None
+        z = np.asarray(step, dtype=np.float32).ravel()
+        if token >= z.size:
+            return None
+        top = float(z.max())
+        out.append(float(z[token]) - top - math.log(float(np.exp(z - top).sum())))
+    return out
 
 
 _tokenizers: dict[int, Any] = {}
@@ -277,6 +321,7 @@ def decode_short_window(
         beam_size=settings.beam_size,
         max_length=len(prompt) + output_tokens(len(audio16k) / WHISPER_RATE),  # the prompt counts
         return_scores=True,
+        return_logits_vocab=True,  # for the last word's probability (the turn decision's)
         return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=list(get_suppressed_tokens(tok, [-1]) or ()),
@@ -286,7 +331,13 @@ def decode_short_window(
     avg_logprob = float(result.scores[0]) if result.scores else -10.0
     if result.no_speech_prob > settings.no_speech_threshold and avg_logprob < -1.0:
         text = ""  # Whisper hallucinating on silence/noise
-    return _final(text, avg_logprob)
+    last_word = None
+    if text:
+        tail = ids[-LAST_WORD_TOKENS:]
+        logprobs = _token_logprobs(result, ids, len(tail))
+        if logprobs is not None:
+            last_word = last_word_probability([tok.decode([t]) for t in tail], logprobs)
+    return _final(text, avg_logprob, last_word)
 
 
 def decode_standard(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: str = "") -> FinalTranscript:

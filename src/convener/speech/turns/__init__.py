@@ -53,20 +53,23 @@ class TurnCompletion:
     text: TextModel | None
     threshold: float = 0.5
     min_confidence: float = 0.0  # words heard with less do not end a turn at the first look
+    min_last_word: float = 0.0  # nor words whose last word was heard with less
 
     @property
     def name(self) -> str:
         return "+".join(m.name for m in (self.audio, self.text) if m is not None)
 
     def decide(self, audio_p: float | None, transcript: str | None, look: int = 1,
-               confidence: float | None = None) -> TurnDecision:
+               confidence: float | None = None, last_word: float | None = None) -> TurnDecision:
         """``look``: 1 after the stop; 2 after ``turn_uncertain_wait_ms`` of silence (lower bar);
         3 after ``turn_doubt_wait_ms`` (words heard badly read too).
-        ``confidence``: the recogniser's confidence in ``transcript`` (None: unknown)."""
+        ``confidence``: the recogniser's confidence in ``transcript``, ``last_word`` in its
+        last word (None: unknown)."""
         text_p = self.text.probability(transcript) if self.text is not None and transcript is not None else None
         if transcript is None or len(transcript.split()) < GATED_WORDS:
-            confidence = None  # "Yes." "Next Friday.": answers, and a confidence that says nothing
-        first = decide(audio_p, text_p, self.threshold, confidence, self.min_confidence)
+            confidence = last_word = None  # "Yes." "Next Friday.": answers; a confidence that says nothing
+        first = decide(audio_p, text_p, self.threshold, confidence, self.min_confidence,
+                       last_word, self.min_last_word)
         if look >= 3:
             return doubt_look(first, transcript)
         return second_look(first, transcript) if look == 2 else first
@@ -122,7 +125,8 @@ def build_completion(settings: MediaSettings, transcripts: bool = True) -> TurnC
         return None
     if missing:
         log.warning("turn-taking: %s", "; ".join(missing))
-    comp = TurnCompletion(audio, text, settings.turn_complete_threshold, settings.turn_min_confidence)
+    comp = TurnCompletion(audio, text, settings.turn_complete_threshold, settings.turn_min_confidence,
+                          settings.turn_min_last_word_confidence)
     log.info("turn-taking: end of turn by completion (%s) after %d ms of silence, at most %d ms",
              comp.name, settings.turn_stop_ms, settings.turn_incomplete_wait_ms)
     return comp
