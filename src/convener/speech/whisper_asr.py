@@ -321,7 +321,8 @@ def decode_short_window(
         beam_size=settings.beam_size,
         max_length=len(prompt) + output_tokens(len(audio16k) / WHISPER_RATE),  # the prompt counts
         return_scores=True,
-        return_logits_vocab=True,  # for the last word's probability (the turn decision's)
+        # the last word's probability (the turn decision's); beam search returns no per-step logits
+        return_logits_vocab=settings.beam_size == 1,
         return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=list(get_suppressed_tokens(tok, [-1]) or ()),
