@@ -266,6 +266,32 @@ def test_parallel_sets_the_number_of_replicas(whisper_model: object) -> None:
     assert one is not two and two.model.num_workers == 2 and one.model.num_workers == 1
 
 
+def test_decode_threads_share_the_cores_among_the_replicas() -> None:
+    threads = whisper_asr.decode_threads
+    assert threads(0, 2, 2) == 1  # the default on 2 cores: two replicas, one thread each
+    assert threads(0, 1, 8) == 8  # one replica gets every core
+    assert threads(0, 3, 8) == 2
+    assert threads(0, 16, 2) == 1  # never 0 threads
+    assert threads(4, 2, 2) == 4  # as configured, even oversubscribed
+    assert threads(0, 0, 2) == 2  # defensive: an unresolved parallel counts as one
+
+
+def test_a_replica_gets_its_share_of_the_cores(whisper_model: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whisper_asr.workers, "cores", lambda: 4)
+    monkeypatch.setattr(whisper_asr, "_models", {})  # load afresh, and keep no model built here
+    seen: dict[str, int] = {}
+    import faster_whisper
+
+    real = faster_whisper.WhisperModel
+
+    def spy(*a: object, **kw: object) -> object:
+        seen["cpu_threads"], seen["num_workers"] = kw["cpu_threads"], kw["num_workers"]  # type: ignore[assignment]
+        return real(*a, **kw)
+
+    monkeypatch.setattr(faster_whisper, "WhisperModel", spy)
+    whisper_asr.load_model(WhisperSettings(model="tiny.en", parallel=2, compute_type="int8"))
+    assert seen == {"cpu_threads": 2, "num_workers": 2}
+
 def test_last_word_probability_is_the_product_of_its_tokens() -> None:
     lw = whisper_asr.last_word_probability
     lp = np.log

@@ -42,7 +42,10 @@ class WhisperSettings:
     # (a name needs the model in the local Hugging Face cache: nothing is downloaded at run time).
     model: str = ""
     compute_type: str = "int8"
-    cpu_threads: int = 0  # 0 = number of cores
+    # Threads per decode; 0 = cores / parallel (at least 1): one thread per replica with the default
+    # parallel. On 2 cores one thread decodes as fast as two and costs 30 % less CPU (its OpenMP
+    # threads wait on each other in the decoder's small per-token steps; docs/decisions.md).
+    cpu_threads: int = 0
     # Decodes that run at once (CTranslate2 replicas sharing the weights); 0 = number of cores.
     # 1 queues every decode behind the one running (bench/asr_parallel.py: 16 turns 2.2x slower).
     parallel: int = 0

@@ -12,14 +12,18 @@ fixed ``initial_prompt``, into Whisper's previous-text context (``<|startofprev|
 decoding paths.
 
 Latency settings: greedy decoding (beam 1), no timestamps, no internal VAD (we have ours),
-no conditioning on previous text, a single temperature (no fallback re-decodes), int8, CPU
-threads = cores, and as many decodes at once as cores (``whisper.parallel``: CTranslate2
-replicas over one copy of the weights). Measured (bench/asr_parallel.py): one tiny.en decode
-does not keep two cores busy, so 16 turns queued on one replica took ~2.2x as long as on two,
-while one turn alone is as fast as before. Telephone audio (8 kHz) is resampled to 16 kHz with soxr before decoding.
+no conditioning on previous text, a single temperature (no fallback re-decodes), int8, as many
+decodes at once as cores (``whisper.parallel``: CTranslate2 replicas over one copy of the
+weights), and the cores shared among them: one thread per decode by default
+(``decode_threads``). Measured (bench/asr_parallel.py): one tiny.en decode does not keep two
+cores busy, so 16 turns queued on one replica took ~2.2x as long as on two; and a second thread
+per decode buys nothing: on 2 cores, 10 s window, the encoder takes 18 ms with 2 threads
+against 28 with 1, but the token-by-token decoder 45 against 35 ms (its steps are too small to
+split), so a decode alone is as fast (68 against 71 ms) and costs 70 against 101-108 ms of CPU.
+Telephone audio (8 kHz) is resampled to 16 kHz with soxr before decoding.
 
 Short encoder window (``whisper.window_s``, default 10): faster-whisper always pads the
-encoder input to Whisper's 30 s, and the encoder is most of the decode time. A turn that fits
+encoder input to Whisper's 30 s, and at 30 s the encoder is most of the decode time. A turn that fits
 (its length + 3 s of padding within 30 s) is instead encoded with a window of
 max(window_s, length + 3 s) by calling CTranslate2 directly (features → ``encode`` →
 ``generate``), 3-4x faster on our bench. A result that fails Whisper's own quality tests
@@ -109,11 +113,16 @@ def _bundled_source(settings: WhisperSettings,
         return where, files, light.name
 
 
+def decode_threads(configured: int, parallel: int, cores: int) -> int:
+    """Threads per decode: as configured, else the cores shared among the replicas (at least 1)."""
+    return configured or max(1, cores // max(1, parallel))
+
+
 def load_model(settings: WhisperSettings) -> Any:
     """The WhisperModel for these settings, loaded once per process (thread-safe)."""
     where, bundled = resolve_model(settings)
-    threads = settings.cpu_threads or workers.cores()
     parallel = settings.parallel or workers.cores()
+    threads = decode_threads(settings.cpu_threads, parallel, workers.cores())
     key = (settings.model, where, settings.compute_type, threads, parallel)  # "" may fall back: own key
     with _models_lock:
         model = _models.get(key)
