@@ -90,6 +90,9 @@ MODES: dict[str, dict[str, str]] = {
     "batched-parallel1": {"speech.vad": '"silero-batched"', "speech.whisper.parallel": "1"},
     "pool4": {"speech.worker_threads": "4"},
     "pool4-ct1": {"speech.worker_threads": "4", "speech.whisper.cpu_threads": "1"},
+    "no-unrouted-wait": {"media.turn_unrouted_waits": "false"},  # before 2026-12-04
+    # Before 2026-12-04: every decode with as many threads as cores (now cores / parallel).
+    "threads-cores": {"speech.whisper.cpu_threads": str(len(os.sched_getaffinity(0)))},
 }
 STAGES = (("stop", "speech_end", "turn_paused"), ("decide", "turn_paused", "end_of_turn"),
           ("endpointing", "speech_end", "end_of_turn"), ("asr", "end_of_turn", "asr_final"),

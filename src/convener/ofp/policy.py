@@ -129,6 +129,16 @@ class ConvenerPolicy:
                 return True
         return False
 
+    def fits_nobody(self, text: str, floor: FloorManager) -> bool:
+        """Whether ``text``, said by a caller now, would be answered "none of our agents can
+        help": a first request (no agent holds the floor, no "A, or B?" is open, no LLM advice
+        waits for it) that the router fits to no agent. No side effect. The turn decision asks
+        it before ending a turn (``TurnCompletion.asks_routing``); the router should have the
+        text embedded already (``Router.ready``), or this runs the model inline."""
+        if self._asking is not None or self._agents_with_floor(floor) or text in self.advice:
+            return False
+        return self.router.route(text, list(self._catalog())).kind == "none"
+
     # --- what the convener hears -------------------------------------------------------------
 
     def on_envelope(self, env: Envelope, floor: FloorManager) -> list[Event]:

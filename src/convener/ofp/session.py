@@ -89,6 +89,9 @@ log = logging.getLogger(__name__)
 
 Tracer = Callable[[str, dict[str, Any]], None]
 PREPARED_MAX = 4  # speculative texts embedded ahead per session (older ones are dropped)
+# How long the turn decision waits for a speculative text's embedding (fits_nobody): it was
+# started when the text was decoded, and takes ~10-40 ms on the shared cores.
+PREPARED_WAIT_S = 0.1
 
 
 def _log_prepare_failure(task: asyncio.Task[None]) -> None:
@@ -426,6 +429,22 @@ class FloorSession:
         task.add_done_callback(_log_prepare_failure)
         self._prepared[text] = task
         self._ask_llm(text)
+
+    async def fits_nobody(self, text: str, wait_s: float = PREPARED_WAIT_S) -> bool:
+        """Whether ``text`` as the caller's turn now would get "none of our agents can help"
+        (``ConvenerPolicy.fits_nobody``), for the turn decision: such words do not end a turn at
+        the first look. Waits up to ``wait_s`` for the text's embedding started by ``prepare``;
+        a text not embedded by then, an external or LLM convener (they route otherwise), or a
+        closed session: False, so the turn is never delayed on a guess."""
+        if self._closed or self._external is not None or self.llm_convener is not None or not text.strip():
+            return False
+        task = self._prepared.get(text)
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), wait_s)
+        if not self.policy.router.ready(text, self.directory.manifests()):
+            return False
+        return self.policy.fits_nobody(text, self.floor)
 
     def _ask_llm(self, text: str) -> asyncio.Task[str | None] | None:
         """Start the LLM convener's decision for ``text`` (once per text; None: not in use)."""

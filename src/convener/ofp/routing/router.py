@@ -161,6 +161,18 @@ class Router:
             await asyncio.to_thread(self._travel_vector)
         await self.index_manifests(manifests)
 
+    def ready(self, text: str, manifests: Sequence[Manifest]) -> bool:
+        """Whether ``route(text, manifests)`` would only compare vectors already made (the
+        request, its parts, the journey probe, the manifests), not run the model."""
+        if self.model is None or self.index is None:
+            return True
+        with self._qlock:
+            if any(t not in self._queries for t in self._texts(text)):
+                return False
+        if self.travel_bonus and self._travel is None:
+            return False
+        return all(self.index.has(m) for m in manifests)
+
     def _texts(self, text: str) -> list[str]:
         """The texts of a request that are embedded: the whole, or its parts when it has several."""
         parts = split_requests(text)

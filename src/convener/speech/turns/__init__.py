@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from convener.media.settings import MediaSettings
-from convener.speech.turns.decision import TurnDecision, decide, doubt_look, second_look
+from convener.speech.turns.decision import TurnDecision, decide, doubt_look, second_look, wait_unrouted
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AudioTurnModel", "TurnCompletion", "TurnDecision", "build_completion", "decide", "doubt_look",
-           "second_look"]
+           "second_look", "wait_unrouted"]
 
 
 class AudioTurnModel(Protocol):
@@ -54,6 +54,7 @@ class TurnCompletion:
     threshold: float = 0.5
     min_confidence: float = 0.0  # words heard with less do not end a turn at the first look
     min_last_word: float = 0.0  # nor words whose last word was heard with less
+    unrouted_waits: bool = False  # nor words no agent fits (decision.wait_unrouted)
 
     @property
     def name(self) -> str:
@@ -73,6 +74,11 @@ class TurnCompletion:
         if look >= 3:
             return doubt_look(first, transcript)
         return second_look(first, transcript) if look == 2 else first
+
+    def asks_routing(self, decision: TurnDecision, look: int) -> bool:
+        """Whether this decision would still wait if no agent fits the words (then ask the floor
+        ``fits_nobody`` and apply ``wait_unrouted``): a "complete" at the first look."""
+        return self.unrouted_waits and look == 1 and decision.complete
 
 
 @functools.cache
@@ -126,7 +132,7 @@ def build_completion(settings: MediaSettings, transcripts: bool = True) -> TurnC
     if missing:
         log.warning("turn-taking: %s", "; ".join(missing))
     comp = TurnCompletion(audio, text, settings.turn_complete_threshold, settings.turn_min_confidence,
-                          settings.turn_min_last_word_confidence)
+                          settings.turn_min_last_word_confidence, settings.turn_unrouted_waits)
     log.info("turn-taking: end of turn by completion (%s) after %d ms of silence, at most %d ms",
              comp.name, settings.turn_stop_ms, settings.turn_incomplete_wait_ms)
     return comp

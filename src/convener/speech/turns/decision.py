@@ -62,11 +62,14 @@ class TurnDecision:
     audio: float | None = None
     text: float | None = None
     doubted_words: bool = False  # the words' "complete" was not trusted: heard with low confidence
+    unrouted: bool = False  # the words' "complete" waits: no agent fits them (``wait_unrouted``)
 
     def describe(self) -> str:
         parts = [f"{k} {v:.2f}" for k, v in (("audio", self.audio), ("text", self.text)) if v is not None]
         if self.doubted_words:
             parts.append("words heard with low confidence")
+        if self.unrouted:
+            parts.append("no agent fits the words yet")
         return ("complete" if self.complete else "incomplete") + (f" ({', '.join(parts)})" if parts else "")
 
 
@@ -118,6 +121,22 @@ def second_look(first: TurnDecision, transcript: str | None) -> TurnDecision:
     if first.complete or first.doubted_words or transcript is None or not words(transcript):
         return first
     return replace(first, complete=not strongly_unfinished(transcript))
+
+
+def wait_unrouted(first: TurnDecision) -> TurnDecision:
+    """The first look's "complete" on words that no agent fits, as a first request, waits.
+
+    Answering such words is answering "Sorry, none of our agents can help": the worst reply to
+    a caller who had not finished ("Get me on the first." was the first half of "Get me on the
+    first flight to Atlanta." a voice spoke with a gap in it, heard at 16 callers at once), and
+    to words misheard into nothing. So the first look keeps listening; the second look
+    (``turn_uncertain_wait_ms``) decides as for any "incomplete". A request that no agent
+    serves hears its answer that much later; a request for an agent, or words for the agent
+    holding the floor, are not delayed (the caller of the check decides what "fits" means:
+    ``FloorSession.fits_nobody``)."""
+    if not first.complete:
+        return first
+    return replace(first, complete=False, unrouted=True)
 
 
 def doubt_look(first: TurnDecision, transcript: str | None) -> TurnDecision:
