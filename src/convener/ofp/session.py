@@ -75,6 +75,7 @@ from convener.ofp.inbound_guard import InboundKeys, shared_keys
 from convener.ofp.llm_convener import LlmConvener
 from convener.ofp.manifest import Identification
 from convener.ofp.policy import ConvenerPolicy
+from convener.ofp.routing.embeddings import set_model_threads
 from convener.ofp.routing.router import shared_router
 from convener.ofp.settings import OfpSettings
 from convener.ofp.streams import ReplyStreams
@@ -326,6 +327,7 @@ class FloorSession:
             self._own_http = False
         if not self.directory.loaded:
             await self.directory.refresh(self._client)
+        set_model_threads(self.settings.routing_threads)
         self.policy.router = await shared_router(self.settings.routing, self.settings.match_threshold)
         await self.policy.router.index_manifests(self.directory.manifests())
 

