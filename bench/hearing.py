@@ -277,8 +277,11 @@ async def through_sandbox(clips: list[Clip], cache: Path, record: bool) -> list[
 
 
 async def recognise(clips: list[Clip], recognizer: str, bias_mode: str, order: str,
-                    beam: int = 1, noisy_beam: int | None = None, window: int = 0) -> list[dict[str, object]]:
+                    beam: int = 1, noisy_beam: int | None = None, window: int = 0,
+                    doubt_below: float | None = None) -> list[dict[str, object]]:
     settings = WhisperSettings(model=recognizer, beam_size=beam)
+    if doubt_below is not None:
+        settings.doubt_beam_below = doubt_below
     if window:  # not validated: the bench may try windows the settings refuse
         settings.window_s = window
     if noisy_beam is not None:  # 0: off, every turn decoded with ``beam``
@@ -371,6 +374,8 @@ async def main() -> int:
     ap.add_argument("--beam", type=int, default=1, help="Whisper beam size (the default is 1)")
     ap.add_argument("--noisy-beam", type=int, default=None,
                     help="beam size on noisy lines (default: speech.whisper.noisy_beam_size; 0 = off)")
+    ap.add_argument("--doubt-below", help="comma-separated speech.whisper.doubt_beam_below values, side by side "
+                    "(default: the setting's); shown as recogniser<value")
     ap.add_argument("--window", default="0", help="comma-separated Whisper encoder windows in s, side by side "
                     "(0 = speech.whisper.window_s); shown as recogniser@window")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/convener-hearing"),
@@ -408,10 +413,12 @@ async def main() -> int:
           "latency = end of turn → text")
     print(f"{'recogniser':9} {'bias':9} {'condition':9} {'split':8} {'n':>4} {'entity':>7} {'WER':>6} "
           f"{'p50 ms':>7} {'p95 ms':>7}")
-    for model, window in [(r, int(w)) for r in args.recognizer.split(",") for w in args.window.split(",")]:
-        rec = f"{model}@{window}s" if window else model
+    doubts: list[float | None] = [None] if args.doubt_below is None else [float(x) for x in args.doubt_below.split(",")]
+    for model, window, doubt in [(r, int(w), d) for r in args.recognizer.split(",") for w in args.window.split(",")
+                                 for d in doubts]:
+        rec = (f"{model}@{window}s" if window else model) + (f"<{doubt:g}" if doubt is not None else "")
         for bias_mode in args.bias.split(","):
-            rows = await recognise(clips, model, bias_mode, args.order, args.beam, args.noisy_beam, window)
+            rows = await recognise(clips, model, bias_mode, args.order, args.beam, args.noisy_beam, window, doubt)
             for r in rows:
                 r.update(recognizer=rec, bias=bias_mode, mode=args.mode, order=args.order)
             variants = [(bias_mode, rows)] + ([("vocab+fix", corrected(rows))] if bias_mode == "vocab" else [])

@@ -206,6 +206,41 @@ def test_only_repetitive_decodes_are_redone_unless_asked(monkeypatch: pytest.Mon
         WhisperSettings(redo_below_confidence=1.5).validate()
 
 
+def test_words_heard_with_doubt_are_decoded_again_with_the_beam(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Greedy under ``doubt_beam_below`` → one more short-window decode with the beam; the
+    likelier text is kept, the greedy one when the beam hears nothing better."""
+    beams: list[int] = []
+    heard = {1: FinalTranscript("Get me on the first flight, and Atlanta.", 0.56, last_word_confidence=0.3),
+             5: FinalTranscript("Get me on the first flight to Atlanta.", 0.75)}
+
+    def short(model: object, audio: object, settings: WhisperSettings, *a: object) -> FinalTranscript:
+        beams.append(settings.beam_size)
+        return heard[settings.beam_size]
+
+    monkeypatch.setattr(whisper_asr, "decode_short_window", short)
+    monkeypatch.setattr(whisper_asr, "settings_for_line", lambda audio, settings: settings)  # a clean line
+    audio = np.zeros(16000 * 2, dtype=np.float32)
+    on = WhisperSettings(doubt_beam_below=0.7)
+    assert whisper_asr.decode(None, audio, on).text == "Get me on the first flight to Atlanta."
+    assert beams == [1, 5]
+    beams.clear()
+    assert whisper_asr.decode(None, audio, WhisperSettings()).confidence == 0.56  # off by default
+    assert beams == [1]
+    beams.clear()
+    heard[5] = FinalTranscript("Get me on the first flight, Ned Lando.", 0.5)  # the beam is less sure: greedy
+    got = whisper_asr.decode(None, audio, on)
+    assert got.text == "Get me on the first flight, and Atlanta." and got.last_word_confidence == 0.3
+    beams.clear()
+    heard[1] = FinalTranscript("Book a flight to Denver.", 0.9)  # heard well: one decode
+    assert whisper_asr.decode(None, audio, on).confidence == 0.9 and beams == [1]
+    beams.clear()
+    heard[1] = FinalTranscript("Book a flight to Denver.", 0.5)  # the same words from the beam: greedy's kept
+    heard[5] = FinalTranscript("Book a flight to Denver.", 0.6)
+    assert whisper_asr.decode(None, audio, on).confidence == 0.5 and beams == [1, 5]
+    with pytest.raises(Exception, match="doubt_beam_below"):
+        WhisperSettings(doubt_beam_below=2).validate()
+
+
 def test_a_sentence_whisper_repeats_is_kept_once() -> None:
     drop = whisper_asr.drop_repeated_sentences
     assert drop("From Boston. From Boston.") == "From Boston."

@@ -189,6 +189,10 @@ def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: 
     if window is not None:
         final = decode_short_window(model, audio16k, settings, window, prompt)
         if not looks_degenerate(final, settings.redo_below_confidence):
+            if wants_wider_beam(final, settings):
+                wide = decode_short_window(model, audio16k, dataclasses.replace(
+                    settings, beam_size=settings.noisy_beam_size), window, prompt)
+                final = likelier(final, wide)
             return final
         log.debug("short-window decode looks degenerate (%r); redoing on 30 s", final.text[:80])
     return decode_standard(model, audio16k, settings, prompt)
@@ -203,6 +207,20 @@ def settings_for_line(audio16k: np.ndarray, settings: WhisperSettings) -> Whispe
         return settings
     log.debug("noisy line (%.1f dB): beam %d", snr, settings.noisy_beam_size)
     return dataclasses.replace(settings, beam_size=settings.noisy_beam_size)
+
+
+def wants_wider_beam(final: FinalTranscript, settings: WhisperSettings) -> bool:
+    """A greedy decode heard with doubt (``doubt_beam_below``) is decoded again with the beam."""
+    return (settings.doubt_beam_below > 0 and settings.beam_size == 1 and settings.noisy_beam_size > 1
+            and bool(final.text) and final.confidence < settings.doubt_beam_below)
+
+
+def likelier(greedy: FinalTranscript, wide: FinalTranscript) -> FinalTranscript:
+    """The beam's text unless it is empty, repetitive, or heard with less confidence than the
+    greedy one (which alone carries the last word's probability)."""
+    if not wide.text or wide.text == greedy.text or looks_degenerate(wide) or wide.confidence < greedy.confidence:
+        return greedy
+    return wide
 
 
 def looks_degenerate(final: FinalTranscript, below_confidence: float = 0.0) -> bool:
