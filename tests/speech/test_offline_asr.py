@@ -241,6 +241,30 @@ def test_words_heard_with_doubt_are_decoded_again_with_the_beam(monkeypatch: pyt
         WhisperSettings(doubt_beam_below=2).validate()
 
 
+def test_the_second_decode_waits_for_an_idle_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every decoder taken, a doubted greedy text is kept as it is: the beam's decode would
+    hold up another caller's turn. ``WhisperAsr.idle_decoder`` counts the decode asking."""
+    beams: list[int] = []
+
+    def short(model: object, audio: object, settings: WhisperSettings, *a: object) -> FinalTranscript:
+        beams.append(settings.beam_size)
+        return FinalTranscript("Get me on the first flight, and Atlanta.", 0.56) if settings.beam_size == 1 \
+            else FinalTranscript("Get me on the first flight to Atlanta.", 0.75)
+
+    monkeypatch.setattr(whisper_asr, "decode_short_window", short)
+    monkeypatch.setattr(whisper_asr, "settings_for_line", lambda audio, settings: settings)
+    audio = np.zeros(16000 * 2, dtype=np.float32)
+    on = WhisperSettings(doubt_beam_below=0.7)
+    assert whisper_asr.decode(None, audio, on, "", lambda: False).confidence == 0.56 and beams == [1]
+    beams.clear()
+    assert whisper_asr.decode(None, audio, on, "", lambda: True).confidence == 0.75 and beams == [1, 5]
+    asr = whisper_asr.WhisperAsr(WhisperSettings(parallel=2))
+    asr._in_flight = 1  # the asking decode alone: the other decoder is free
+    assert asr.idle_decoder() and not asr.busy
+    asr._in_flight = 2  # another caller's decode runs beside it
+    assert not asr.idle_decoder() and asr.busy
+
+
 def test_a_sentence_whisper_repeats_is_kept_once() -> None:
     drop = whisper_asr.drop_repeated_sentences
     assert drop("From Boston. From Boston.") == "From Boston."
@@ -275,7 +299,8 @@ async def test_busy_while_every_decoder_is_taken(monkeypatch: pytest.MonkeyPatch
 
     release = threading.Event()
 
-    def slow_decode(model: object, audio: object, settings: object, prompt: str = "") -> FinalTranscript:
+    def slow_decode(model: object, audio: object, settings: object, prompt: str = "",
+                    idle_decoder: object = None) -> FinalTranscript:
         release.wait(5)
         return FinalTranscript(text="ok", confidence=1.0)
 

@@ -44,7 +44,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,14 +182,19 @@ def prompt_text(settings: WhisperSettings, bias: BiasContext | None) -> str:
     return " ".join(p for p in parts if p)
 
 
-def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: str = "") -> FinalTranscript:
-    """Blocking decode of one utterance (float32, 16 kHz). Runs in the worker pool."""
+def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: str = "",
+           idle_decoder: Callable[[], bool] | None = None) -> FinalTranscript:
+    """Blocking decode of one utterance (float32, 16 kHz). Runs in the worker pool.
+
+    ``idle_decoder`` tells, when a doubted greedy decode would be decoded again with the beam
+    (``doubt_beam_below``), whether another decoder is idle; when none is, the greedy text is
+    kept, so the second decode never delays another caller's turn (None: always widen)."""
     settings = settings_for_line(audio16k, settings)
     window = window_seconds(len(audio16k) / WHISPER_RATE, settings)
     if window is not None:
         final = decode_short_window(model, audio16k, settings, window, prompt)
         if not looks_degenerate(final, settings.redo_below_confidence):
-            if wants_wider_beam(final, settings):
+            if wants_wider_beam(final, settings) and (idle_decoder is None or idle_decoder()):
                 wide = decode_short_window(model, audio16k, dataclasses.replace(
                     settings, beam_size=settings.noisy_beam_size), window, prompt)
                 final = likelier(final, wide)
@@ -485,6 +490,11 @@ class WhisperAsr:
         """Every decoder is taken: a decode asked for now would wait (speculation holds back)."""
         return self._in_flight >= (self.settings.parallel or workers.cores())
 
+    def idle_decoder(self) -> bool:
+        """Called from a decode in the pool: whether some other decoder is free (that decode
+        counts itself in ``_in_flight``). Reading an int set on the loop needs no lock."""
+        return self._in_flight < (self.settings.parallel or workers.cores())
+
     async def warm(self) -> None:
         if self._model is None:
             self._model = await workers.run(load_model, self.settings)
@@ -501,7 +511,8 @@ class WhisperAsr:
         audio = np.frombuffer(pcm16k, dtype="<i2").astype(np.float32) / 32768.0
         self._in_flight += 1
         try:
-            return await workers.run(decode, self._model, audio, self.settings, prompt_text(self.settings, bias))
+            return await workers.run(decode, self._model, audio, self.settings, prompt_text(self.settings, bias),
+                                     self.idle_decoder)
         finally:
             self._in_flight -= 1
 
