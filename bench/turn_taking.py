@@ -258,6 +258,10 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
         config.speech.vad = "silero-batched"
     if mode == "per-call-vad":  # Silero run per call on the event loop (the default before issue 15)
         config.speech.vad = "silero"
+    if mode == "doubt-beam":  # words heard with doubt decoded again with the beam when a decoder is idle
+        config.speech.whisper.doubt_beam_below = 0.7
+    if mode == "no-doubt-beam":  # never decoded again with the beam
+        config.speech.whisper.doubt_beam_below = 0.0
     if mode == "silero-end":  # the stop counted from the VAD's end, as before turn_energy_end_ms
         config.media.turn_energy_end_ms = 0
     from convener.ofp.session import FloorSession
@@ -340,7 +344,7 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
 
 MODES = ("completion", "no-unrouted-wait", "no-last-word", "no-confirm", "no-doubt-look", "no-gap-compaction",
          "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words", "batched-vad",
-         "per-call-vad", "fixed")
+         "per-call-vad", "doubt-beam", "no-doubt-beam", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
