@@ -56,11 +56,12 @@ class WhisperSettings:
     noisy_beam_size: int = 5
     noisy_snr_db: float = 16.0  # 0 = off (always beam_size)
     # A greedy decode heard with less confidence than this is decoded again with noisy_beam_size
-    # (short window) and the likelier of the two is kept. Off by default: offline it hears more
-    # (bench/hearing.py, six voices, clean held-out cities 84.0 -> 86.8 %, WER 0.091 -> 0.068 at
-    # 0.7, p50 unchanged), but at 16 talking callers its extra decodes raised p50 640 -> 910 ms.
-    # 0.7 suits a box with few calls at once. docs/decisions.md, "A wider beam for words heard
-    # with doubt".
+    # (short window) and the likelier of the two is kept, only while another decoder is idle.
+    # Off by default: offline it hears more (bench/hearing.py, six voices, clean held-out cities
+    # 84.0 -> 86.8 %, WER 0.091 -> 0.068 at 0.7), and with the idle gate it costs nothing at 16
+    # callers, but it hears unfinished fragments as finished sentences: one caller's hesitations
+    # cut off 0/36 -> 1/36 (bench/turn_taking.py). docs/decisions.md, "A wider beam for words
+    # heard with doubt".
     doubt_beam_below: float = 0.0
     language: str = "en"
     initial_prompt: str = ""  # optional fixed domain hint, put before the conversation's bias
