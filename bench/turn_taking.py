@@ -26,6 +26,9 @@ shared, so the old mode gets a third of the set). Three parts, each reported apa
 Measured at the caller on one clock: end of the VOICE (known exactly: the items are built
 from trimmed speech) → first reply audio heard. A false cut-off: convener answered a
 hesitation item before its voice ended, or the item reached the agents as more than one turn.
+By default a mode plays its items one after another in one call, so from the second item on
+an agent already holds the floor; ``--call-per-item`` places a call for each item, so every
+request is a caller's first, as on most real calls (the report says which).
 Per-stage breakdown from convener's TurnTimings marks. The model's CPU time per decision
 (thread CPU time) and its p99 wall time with 8 callers deciding at once are measured offline
 on the same audio.
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -53,7 +57,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +235,7 @@ def build(item: Item, cache: Path) -> tuple[bytes, float, float]:
 # --- the calls -----------------------------------------------------------------------------------
 
 
-async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
+async def play_items(config, mode: str, batch: list[Item], cache: Path, per_call: bool = False) -> list[dict]:
 
     config = copy.deepcopy(config)  # each mode changes its own copy
     config.media.turn_completion = "off" if mode == "fixed" else "auto"
@@ -270,12 +274,12 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path) -> list[
     if mode == "no-route-ahead":  # routing embeds the text only once the turn has ended
         FloorSession.prepare = lambda self, text: None  # type: ignore[method-assign]
     try:
-        return await _play(config, mode, batch, cache)
+        return await _play(config, mode, batch, cache, per_call)
     finally:
         FloorSession.prepare = prepare  # type: ignore[method-assign]
 
 
-async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]:
+async def _play(config, mode: str, batch: list[Item], cache: Path, per_call: bool = False) -> list[dict]:
     from convener.app.stack import Stack
     from convener.ops import metrics
 
@@ -293,53 +297,68 @@ async def _play(config, mode: str, batch: list[Item], cache: Path) -> list[dict]
         assert stack.app is not None
         s = config.ari
         async with TestCaller(s.url, s.user, s.password, app=f"{s.app}-tt-{uuid.uuid4().hex[:8]}") as caller:
-            leg = await caller.place(config.calls.dialplan_extension, config.calls.dialplan_context)
-            try:
-                await leg.wait_answered()
-                media = await leg.open_media(config.media)
-                await leg.wait_in_bridge(timeout=10)
-                await asyncio.sleep(0.5)
-                # The previous item's turn must be over before the next is said: a turn left open
-                # (no reply, or a reply still to come after the silence limit) would take in the
-                # next item's words. So at least the silence limit + 1 s after its voice, and 1 s
-                # without reply audio.
-                gap = config.media.turn_incomplete_wait_ms / 1000 + 1.0
-                last_voice_end = 0.0
-                for item in batch:
-                    pcm, first_end, voice_end = build(item, cache)
-                    await media.wait_quiet(1.0, 12.0)  # the previous reply is over
-                    if (wait := last_voice_end + gap - time.monotonic()) > 0:
-                        await asyncio.sleep(wait)
-                    end_of_audio = await media.say(pcm, RATE)
-                    started = end_of_audio - len(pcm) / 2 / RATE
-                    # Replies are looked for from the end of the first phrase on.
-                    heard = await media.wait_voice_after(started + first_end, len(pcm) / 2 / RATE + 4.0)
-                    if heard is not None:
-                        await media.wait_quiet(0.6, 15.0, since=heard)
-                    await asyncio.sleep(0.2)
-                    last_voice_end = started + voice_end
-                    results.append({"idx": item.idx, "kind": item.kind, "voice": item.voice, "mode": mode,
-                                    "held_out": item.held_out, "part": item.part, "pause_ms": item.pause_ms,
-                                    "text": item.text,
-                                    "started": started, "first_end": started + first_end,
-                                    "voice_end": started + voice_end, "heard": heard})
-                    lat = "-" if heard is None else round((heard - started - voice_end) * 1000)
-                    print(f"  [{mode}] {item.idx:3d} {item.kind:<10} lat={lat}", file=sys.stderr, flush=True)
-                await asyncio.sleep(1.5)  # the last turn's record
-                # Each turn convener recorded belongs to the item during which its speech started
-                # (one clock: the test caller and convener run in this process).
-                turns = list(stack.app.turns)
-                for i, r in enumerate(results):
-                    until = results[i + 1]["started"] if i + 1 < len(results) else float("inf")
-                    mine = [(m, t) for m, t in turns
-                            if r["started"] - 0.1 <= m.marks.get("speech_start", 0) < until - 0.1]
-                    r["turns"], r["marks"] = [t for _, t in mine], [m.marks for m, _ in mine]
-                if results:  # speculative decodes of this batch: started, and used by a turn
-                    results[0]["spec"] = [metrics.SPECULATIVE_DECODES_TOTAL.value() - decodes0,
-                                          metrics.SPECULATIVE_HITS_TOTAL.value() - hits0]
-            finally:
-                await leg.hangup()
+            # The previous item's turn must be over before the next is said: a turn left open
+            # (no reply, or a reply still to come after the silence limit) would take in the
+            # next item's words, or be lost with a hang-up. So at least the silence limit + 1 s
+            # after its voice, and 1 s without reply audio.
+            gap = config.media.turn_incomplete_wait_ms / 1000 + 1.0
+            calls = [[item] for item in batch] if per_call else [batch]
+            for group in calls:
+                async with _call(caller, config) as media:
+                    last_voice_end = 0.0
+                    for item in group:
+                        results.append(await _say(media, mode, item, cache, last_voice_end + gap))
+                        last_voice_end = results[-1]["voice_end"]
+                    # the last turn's record, and a turn still open closes before the hang-up
+                    await asyncio.sleep(max(1.5, last_voice_end + gap - time.monotonic()))
+            # Each turn convener recorded belongs to the item during which its speech started
+            # (one clock: the test caller and convener run in this process).
+            turns = list(stack.app.turns)
+            for i, r in enumerate(results):
+                until = results[i + 1]["started"] if i + 1 < len(results) else float("inf")
+                mine = [(m, t) for m, t in turns
+                        if r["started"] - 0.1 <= m.marks.get("speech_start", 0) < until - 0.1]
+                r["turns"], r["marks"] = [t for _, t in mine], [m.marks for m, _ in mine]
+                r["call"] = "own" if per_call else "shared"
+            if results:  # speculative decodes of this batch: started, and used by a turn
+                results[0]["spec"] = [metrics.SPECULATIVE_DECODES_TOTAL.value() - decodes0,
+                                      metrics.SPECULATIVE_HITS_TOTAL.value() - hits0]
     return results
+
+
+@contextlib.asynccontextmanager
+async def _call(caller: TestCaller, config) -> AsyncIterator:
+    """One call to convener, answered and in its bridge: yields the caller's media."""
+    leg = await caller.place(config.calls.dialplan_extension, config.calls.dialplan_context)
+    try:
+        await leg.wait_answered()
+        media = await leg.open_media(config.media)
+        await leg.wait_in_bridge(timeout=10)
+        await asyncio.sleep(0.5)
+        yield media
+    finally:
+        await leg.hangup()
+
+
+async def _say(media, mode: str, item: Item, cache: Path, not_before: float) -> dict:
+    """Say one item once the previous reply is over, and note when its reply was first heard."""
+    pcm, first_end, voice_end = build(item, cache)
+    await media.wait_quiet(1.0, 12.0)  # the previous reply is over
+    if (wait := not_before - time.monotonic()) > 0:
+        await asyncio.sleep(wait)
+    end_of_audio = await media.say(pcm, RATE)
+    started = end_of_audio - len(pcm) / 2 / RATE
+    # Replies are looked for from the end of the first phrase on.
+    heard = await media.wait_voice_after(started + first_end, len(pcm) / 2 / RATE + 4.0)
+    if heard is not None:
+        await media.wait_quiet(0.6, 15.0, since=heard)
+    await asyncio.sleep(0.2)
+    lat = "-" if heard is None else round((heard - started - voice_end) * 1000)
+    print(f"  [{mode}] {item.idx:3d} {item.kind:<10} lat={lat}", file=sys.stderr, flush=True)
+    return {"idx": item.idx, "kind": item.kind, "voice": item.voice, "mode": mode,
+            "held_out": item.held_out, "part": item.part, "pause_ms": item.pause_ms, "text": item.text,
+            "started": started, "first_end": started + first_end,
+            "voice_end": started + voice_end, "heard": heard}
 
 
 MODES = ("completion", "no-unrouted-wait", "no-last-word", "no-confirm", "no-doubt-look", "no-gap-compaction",
@@ -347,7 +366,8 @@ MODES = ("completion", "no-unrouted-wait", "no-last-word", "no-confirm", "no-dou
          "per-call-vad", "doubt-beam", "no-doubt-beam", "fixed")
 
 
-async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all") -> int:
+async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all",
+                   per_call: bool = False) -> int:
     from convener.config import load_config
     from convener.sandbox.runtime import Sandbox
 
@@ -365,7 +385,7 @@ async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[
     # The old fixed hang-over on every third item only (enough to compare, and the lock is shared).
     runs = [(m, [it for it in batch if m != "fixed" or it.idx % 3 == 0]) for m in modes]
     for mode, its in runs if part % 2 == 0 else runs[::-1]:  # alternate the order between parts
-        results += await play_items(config, mode, its, cache)
+        results += await play_items(config, mode, its, cache, per_call)
         (out / f"part{part}.json").write_text(json.dumps(results))  # kept if a later mode is stopped
     return 0
 
@@ -399,8 +419,8 @@ def report(results: list[dict]) -> None:
         if not part:
             continue
         print(f"\n== {name} part ({len({r['idx'] for r in part})} items) ==")
-        for mode in MODES:
-            rs = [r for r in part if r["mode"] == mode]
+        for mode, call in ((m, c) for m in MODES for c in ("shared", "own")):
+            rs = [r for r in part if r["mode"] == mode and r.get("call", "shared") == call]
             if not rs:
                 continue
             comp = [r for r in rs if r["kind"] == "complete"]
@@ -408,7 +428,8 @@ def report(results: list[dict]) -> None:
             pau = [r for r in rs if r["kind"] == "pause"]
             lat = [(r["heard"] - r["voice_end"]) * 1000 for r in comp if r["heard"] is not None]
             cuts = sum(cut_off(r) for r in hes)
-            print(f"  mode {mode}:")
+            own = " (a call per item: every request a caller's first)" if call == "own" else ""
+            print(f"  mode {mode}{own}:")
             rate = 100 * cuts / max(1, len(hes))
             print(f"    false cut-offs         {cuts}/{len(hes)} hesitation items = {rate:.1f} %")
             print(row("complete: voice→reply", lat) + f"   (no reply: {sum(r['heard'] is None for r in comp)})")
@@ -600,6 +621,9 @@ def main() -> int:
     ap.add_argument("--modes", default="completion,fixed",
                     help=f"comma-separated, side by side in the same run: {', '.join(MODES)}")
     ap.add_argument("--kinds", default="complete,hesitation,pause", help="which kinds of item to play")
+    ap.add_argument("--call-per-item", action="store_true",
+                    help="each item in a call of its own, so every request is a caller's first (the rules "
+                         "for a first request, such as the unrouted wait, apply); default: one call per mode")
     ap.add_argument("--set", choices=("all", *PARTS), default="all",
                     help="play only one part: tuning, held-out or fresh (look at the held-out parts once, at the end)")
     ap.add_argument("--window", default="0", help="--looks: comma-separated Whisper encoder windows in s, "
@@ -634,7 +658,7 @@ def main() -> int:
     modes = a.modes.split(",")
     if unknown := set(modes) - set(MODES):
         ap.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
-    return asyncio.run(run_part(a.part, a.of, a.out, modes, a.kinds.split(","), a.set))
+    return asyncio.run(run_part(a.part, a.of, a.out, modes, a.kinds.split(","), a.set, a.call_per_item))
 
 
 if __name__ == "__main__":
