@@ -16,9 +16,9 @@ import statistics
 import sys
 
 from convener.app.application import ConvenerApp
-from convener.app.testcall import TestCaller
 from convener.config import load_config
 from convener.sandbox.runtime import Sandbox
+from convener.tools.testcall import TestCaller
 
 
 def pct(values: list[float], p: float) -> float:

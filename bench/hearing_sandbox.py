@@ -50,12 +50,12 @@ class TurnRecorder:
 
 async def record_turns(clips: list[bytes]) -> list[bytes]:
     """Each clip (8 kHz PCM16) spoken into a sandbox call → the audio convener's turns held."""
-    from convener.app import stack as stack_module
     from convener.app.conversation import Speech
-    from convener.app.stack import Stack
-    from convener.app.testcall import TestCaller
     from convener.config import load_config
     from convener.sandbox.runtime import Sandbox
+    from convener.tools import stack as stack_module
+    from convener.tools.stack import Stack
+    from convener.tools.testcall import TestCaller
 
     recorder = TurnRecorder()
 

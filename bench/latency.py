@@ -27,10 +27,10 @@ import statistics
 import sys
 import time
 
-from convener.app.callcheck import VoiceCaller, spoken_call
-from convener.app.stack import Stack
 from convener.config import load_config
 from convener.sandbox.runtime import Sandbox
+from convener.tools.callcheck import VoiceCaller, spoken_call
+from convener.tools.stack import Stack
 
 CONVERSATIONS = (
     ("Book a flight to Denver", "From Boston", "Next Friday", "Yes, please book it"),

@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the lo
 
 from latency import pct  # bench/latency.py: the same percentiles
 
-from convener.app.callcheck import VoiceCaller, spoken_call
 from convener.config import load_config
 from convener.sandbox.runtime import Sandbox
+from convener.tools.callcheck import VoiceCaller, spoken_call
 from fakes.llm_line import LlmLine
 from fakes.openai_server import tokens
 

@@ -6,7 +6,7 @@ Driven by ``bench/capacity.py --talking N[,N...]``. Per round and mode:
    the example agents (flights, hotels, weather; served by this harness process), a state
    folder of its own (its SQLite transcripts), no greeting and no filler (the first audio the
    caller hears is the agent's reply), and the mode's settings.
-2. N test callers (``convener.app.testcall.TestCaller``, each in a room of its own) are placed
+2. N test callers (``convener.tools.testcall.TestCaller``, each in a room of its own) are placed
    and bridged; then all of them say their request at the same instant. The audio was made
    before the round (hibari and flite voices; ``--espeak`` adds the espeak-ng ones, which
    tiny.en mishears: issue #11's concern, not capacity), trimmed speech in the telephone band
@@ -233,7 +233,7 @@ async def warm_up(creds: Any, app: str, cache: Path, pid: int) -> None:
     """One caller per agent says one request (not in REQUESTS) and hears the reply: convener in
     steady state, as a running service is (what it says itself, "Connecting you to ...", is in
     its TTS cache; the first routing and the first decodes of the process are done)."""
-    from convener.app.testcall import TestCaller
+    from convener.tools.testcall import TestCaller
 
     async with TestCaller(creds.ari_url, creds.ari_user, creds.ari_password, app=app) as caller:
         legs = await asyncio.gather(*(caller.place(room=f"warm{i}") for i in range(len(WARM_UP))))
@@ -260,7 +260,7 @@ async def one_round(creds: Any, agents: Any, n: int, rnd: int, mode: str, voices
     import aiohttp
     from run_helpers import Convener, write_config
 
-    from convener.app.testcall import TestCaller
+    from convener.tools.testcall import TestCaller
 
     work = out / f"n{n}-r{rnd}-{mode}"
     work.mkdir(parents=True, exist_ok=True)

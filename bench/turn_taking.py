@@ -64,8 +64,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convener.app.testcall import TestCaller
 from convener.audio import resample_pcm16, trim_silence_edges
+from convener.tools.testcall import TestCaller
 
 RATE = 8000
 COMPLETE = [
@@ -280,8 +280,8 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path, per_call
 
 
 async def _play(config, mode: str, batch: list[Item], cache: Path, per_call: bool = False) -> list[dict]:
-    from convener.app.stack import Stack
     from convener.ops import metrics
+    from convener.tools.stack import Stack
 
     config.voice.greeting = ""
     results: list[dict] = []

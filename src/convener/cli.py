@@ -15,7 +15,7 @@ import sys
 
 import convener
 
-AREAS = ("sandbox", "app", "ofp", "speech", "media", "ops")
+AREAS = ("sandbox", "app", "tools", "ofp", "speech", "media", "ops")
 
 
 def build_parser() -> argparse.ArgumentParser:

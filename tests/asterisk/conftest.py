@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from convener.app.application import ConvenerApp
-from convener.app.testcall import TestCaller
 from convener.ari.rest import AriClient
 from convener.config import Config, load_config
 from convener.sandbox.runtime import Credentials, Sandbox
+from convener.tools.testcall import TestCaller
 
 
 async def _clear_leftovers(creds: Credentials) -> list[str]:

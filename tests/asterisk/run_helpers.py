@@ -122,8 +122,8 @@ class SpokenRig:
 
 
 async def spoken_rig(tmp_path: Path, creds, lines: list[str]) -> SpokenRig:
-    from convener.app.callcheck import VoiceCaller
     from convener.config import load_config
+    from convener.tools.callcheck import VoiceCaller
     from convener_agents.serve import start_agents
 
     agents = await start_agents(ports={"flights": 0, "hotels": 0, "weather": 0})

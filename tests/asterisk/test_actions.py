@@ -16,9 +16,9 @@ import pytest
 from ast_helpers import assert_clean_since, snapshot, wait_until
 
 from convener.app.actions.settings import TransferSettings
-from convener.app.callcheck import CallReport, VoiceCaller, _turn
-from convener.app.stack import Stack
 from convener.settings import load_section
+from convener.tools.callcheck import CallReport, VoiceCaller, _turn
+from convener.tools.stack import Stack
 
 OPS = "convener-operators"
 TARGETS = {
@@ -121,7 +121,7 @@ async def test_spoken_request_for_a_person_reaches_the_operator_who_hears_the_su
     await asyncio.sleep(0.5)  # MixMonitor closes the file at hangup
     recs = operator_recordings(sandbox, t0)
     assert recs, "the operator recorded nothing"
-    from convener.app.callcheck import read_wav_8k
+    from convener.tools.callcheck import read_wav_8k
 
     operator_heard = _words(await voice_caller.hear(read_wav_8k(recs[-1])))
     assert "denver" in operator_heard and ("caller" in operator_heard or "transferred" in operator_heard), \

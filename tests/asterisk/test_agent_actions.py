@@ -15,12 +15,12 @@ from test_actions import TARGETS, Call, _words, dominant_hz
 
 from convener.app.actions.agent_actions import ACTION_FEATURE, ACTION_MIME, RESULT_FEATURE
 from convener.app.actions.settings import TransferSettings
-from convener.app.callcheck import VoiceCaller
-from convener.app.stack import Stack
 from convener.ofp.dialog import Feature, Token
 from convener.ofp.envelope import Envelope, Event
 from convener.ofp.settings import AgentSettings
 from convener.settings import load_section
+from convener.tools.callcheck import VoiceCaller
+from convener.tools.stack import Stack
 from convener_agents.base import ConversationState, Reply, SkillAgent
 
 

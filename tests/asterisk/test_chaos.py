@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import pytest
 from run_helpers import pid_sockets, spoken_rig
 
-from convener.app.callcheck import CallReport, _turn
-from convener.app.testcall import TestCaller
+from convener.tools.callcheck import CallReport, _turn
+from convener.tools.testcall import TestCaller
 
 pytestmark = pytest.mark.soak
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from convener.app.callcheck import VoiceCaller, spoken_call
-from convener.app.stack import Stack
+from convener.tools.callcheck import VoiceCaller, spoken_call
+from convener.tools.stack import Stack
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from convener.app.callcheck import VoiceCaller, spoken_call
-from convener.app.stack import Stack
 from convener.speech.bias import BiasContext
 from convener.speech.whisper_asr import WhisperAsr
+from convener.tools.callcheck import VoiceCaller, spoken_call
+from convener.tools.stack import Stack
 
 
 async def test_turns_are_biased_by_the_conversation(config, sandbox, monkeypatch: pytest.MonkeyPatch) -> None:

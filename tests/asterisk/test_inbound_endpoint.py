@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from convener.app.callcheck import VoiceCaller, spoken_call
-from convener.app.stack import Stack
+from convener.tools.callcheck import VoiceCaller, spoken_call
+from convener.tools.stack import Stack
 
 
 @pytest.fixture

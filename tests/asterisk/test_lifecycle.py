@@ -8,8 +8,8 @@ import contextlib
 from ast_helpers import assert_clean, room_callers
 
 from convener.app.application import ConvenerApp
-from convener.app.testcall import TestCaller
 from convener.ari.errors import AriError
+from convener.tools.testcall import TestCaller
 
 
 async def test_call_joins_room_bridge_and_releases_everything(app, caller: TestCaller, ari):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ → "fakes" importable
 
-from convener.app.callcheck import VoiceCaller
-from convener.app.testcall import TestCaller
+from convener.tools.callcheck import VoiceCaller
+from convener.tools.testcall import TestCaller
 from fakes.llm_line import LlmLine
 
 ANSWER = ("The best place is the Blue Door on Main Street. It opens at six in the evening. "

@@ -22,8 +22,8 @@ from audio_helpers import (
 
 from convener.app.application import ConvenerApp
 from convener.app.listener import CallerListener
-from convener.app.testcall import TestCaller
 from convener.audio import AudioFrame
+from convener.tools.testcall import TestCaller
 
 
 async def _app_with_listener(config, sink: dict[str, list[AudioFrame]]) -> ConvenerApp:

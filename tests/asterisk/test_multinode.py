@@ -247,8 +247,8 @@ async def test_transcripts_of_both_nodes_in_one_postgres(config: Config, creds: 
                                                          kamailio: Kamailio, tmp_path: Path) -> None:
     """One PostgreSQL holds the transcripts of both nodes, the agents are shared, and
     ``convener transcripts`` on either node lists the conversations of both."""
-    from convener.app.stack import Stack
     from convener.ops.transcript_writer import TranscriptWriter
+    from convener.tools.stack import Stack
     from pg_cluster import throwaway_postgres, why_not
 
     if why_not():

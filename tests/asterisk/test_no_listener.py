@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from convener.app.doctor import run_checks
-from convener.app.testcall import TestCaller
+from convener.tools.doctor import run_checks
+from convener.tools.testcall import TestCaller
 
 
 async def test_call_without_convener_falls_through_to_hangup(caller: TestCaller, ari):

@@ -8,7 +8,7 @@ import time
 from ast_helpers import assert_clean, room_callers, wait_until
 
 from convener.app.application import ConvenerApp
-from convener.app.testcall import TestCaller
+from convener.tools.testcall import TestCaller
 
 
 async def _new_call_works(caller: TestCaller) -> None:

@@ -8,8 +8,8 @@ import asyncio
 import io
 import wave
 
-from convener.app.stack import Stack
 from convener.ops.console.recordings import PREFIX, recording_name
+from convener.tools.stack import Stack
 
 
 async def _one_call(config, caller, hold: float) -> str:

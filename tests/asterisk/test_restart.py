@@ -11,8 +11,8 @@ import uuid
 
 from run_helpers import spoken_rig, words
 
-from convener.app.callcheck import CallReport, _turn
-from convener.app.testcall import TestCaller
+from convener.tools.callcheck import CallReport, _turn
+from convener.tools.testcall import TestCaller
 
 
 async def test_sigkill_between_two_turns_the_booking_goes_on(creds, tmp_path, ari):

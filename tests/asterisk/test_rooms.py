@@ -18,7 +18,7 @@ from ast_helpers import assert_clean_since, process_resources, snapshot, start_a
 from audio_helpers import probe_signal, segment_match
 
 from convener.app.application import ConvenerApp
-from convener.app.testcall import CallerLeg, CallerMedia, TestCaller
+from convener.tools.testcall import CallerLeg, CallerMedia, TestCaller
 
 PROBE = probe_signal(1.0, seed=11)
 MATCH = 0.75  # share of 250 ms pieces found; a lost phase scores 0
@@ -172,8 +172,8 @@ async def test_greeting_and_private_utterance_reach_one_caller_only(config, sand
     """The greeting is played to the caller who joins, not to the room; an OFP private
     utterance to one caller (``private: true``, ``to.speakerUri``) is heard by that caller only;
     a reply to the room is heard by both."""
-    from convener.app.stack import Stack
     from convener.ofp.session import AgentReply
+    from convener.tools.stack import Stack
 
     async with Stack(config, agents=False) as stack:
         app = stack.app
@@ -210,8 +210,8 @@ async def test_greeting_and_private_utterance_reach_one_caller_only(config, sand
 async def test_two_callers_with_different_requests_each_get_their_own_answer(config, sandbox, caller):
     """Spoken, through the example agents: A books a flight to Denver, B asks for one to Miami
     in the same room; A's booking goes on with A's words only (Boston to Denver, never Miami)."""
-    from convener.app.callcheck import CallReport, VoiceCaller, _turn
-    from convener.app.stack import Stack
+    from convener.tools.callcheck import CallReport, VoiceCaller, _turn
+    from convener.tools.stack import Stack
 
     voice = VoiceCaller(config)
     await voice.warm()
@@ -258,9 +258,9 @@ async def test_barge_in_room_addressee_or_anyone(config, sandbox, caller):
     """A reply answers A. Under ``addressee`` B talking over it does not cut it (it plays to its
     end) while A talking over it does; under ``anyone`` B cuts it. B and A really speak, through
     Asterisk, into convener's listening snoops."""
-    from convener.app.callcheck import VoiceCaller
     from convener.app.speaker import Utterance
-    from convener.app.stack import Stack
+    from convener.tools.callcheck import VoiceCaller
+    from convener.tools.stack import Stack
 
     # Nothing else to say: no greeting, no filler, no agents (B's and A's words make turns of
     # their own, answered at once by convener; each case waits until that is over).

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from baresip_helpers import BARESIP, HAVE_BARESIP, WHY_NOT, read_heard, write_config, write_wav
 
-from convener.app.callcheck import VoiceCaller
-from convener.app.stack import Stack
+from convener.tools.callcheck import VoiceCaller
+from convener.tools.stack import Stack
 
 pytestmark = pytest.mark.skipif(not HAVE_BARESIP, reason=WHY_NOT)
 

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
 
 from ast_helpers import assert_clean
 
-from convener.app.stack import Stack
-from convener.app.testcall import TestCaller
+from convener.tools.stack import Stack
+from convener.tools.testcall import TestCaller
 
 pytestmark = pytest.mark.soak
 

@@ -14,7 +14,7 @@ import pytest
 from ast_helpers import assert_clean_since, process_resources, snapshot, wait_until
 from test_actions import transfer_settings
 
-from convener.app.stack import Stack
+from convener.tools.stack import Stack
 
 
 @pytest.mark.parametrize("rounds", [10, pytest.param(25, marks=pytest.mark.soak)])

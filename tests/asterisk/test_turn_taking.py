@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from convener.app.callcheck import VoiceCaller, spoken_call
-from convener.app.stack import Stack
+from convener.tools.callcheck import VoiceCaller, spoken_call
+from convener.tools.stack import Stack
 
 RATE = 8000
 

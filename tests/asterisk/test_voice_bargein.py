@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
-from convener.app.callcheck import VoiceCaller
-from convener.app.stack import Stack
-from convener.app.testcall import TestCaller
+from convener.tools.callcheck import VoiceCaller
+from convener.tools.stack import Stack
+from convener.tools.testcall import TestCaller
 
 # One long sentence: no pause between sentences that could pass for convener having stopped.
 LONG_GREETING = ("welcome to the convener demonstration line where you can book flights and find hotels "

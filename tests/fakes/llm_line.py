@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from convener.app.ofp_endpoint import OfpEndpoint
-from convener.app.stack import Stack
 from convener.config import Config
 from convener.llm.settings import LlmSettings
 from convener.ofp.settings import AgentSettings
+from convener.tools.stack import Stack
 from convener_agents.llm import load_agents_file
 from convener_agents.serve import RunningAgents, start_llm_agents
 from fakes.openai_server import FakeOpenAI

@@ -235,8 +235,8 @@ def test_smart_turn_scores_audio_when_installed() -> None:
 
 
 def test_call_check_finds_the_end_of_the_voice_not_of_the_file() -> None:
-    from convener.app.callcheck import voice_end_ms
     from convener.speech.vad import EnergyVad as SpeechEnergyVad
+    from convener.tools.callcheck import voice_end_ms
 
     pcm = silence(300) + tone(800) + silence(500)
     assert voice_end_ms(pcm, SpeechEnergyVad(8000)) == pytest.approx(1100.0, abs=20)

@@ -13,13 +13,13 @@ import json
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from convener.app.doctor import probe_websocket
 from convener.ari.backoff import Backoff
 from convener.ari.lockout import ADVICE, TIMEOUTS_FOR_LOCKOUT, judge
 from convener.ari.rest import AriClient
 from convener.ari.stream import EventStream
 from convener.config import load_config
 from convener.ops.http import build_web_app
+from convener.tools.doctor import probe_websocket
 
 
 def test_verdicts() -> None:

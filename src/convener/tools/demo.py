@@ -30,9 +30,9 @@ def _progress(msg: str) -> None:
 
 
 async def run_demo(config: Config, items: tuple[str, ...] = SCRIPT, keep: bool = False) -> int:
-    from convener.app.callcheck import spoken_call
-    from convener.app.stack import Stack
     from convener.sandbox.runtime import Sandbox
+    from convener.tools.callcheck import spoken_call
+    from convener.tools.stack import Stack
 
     sandbox = Sandbox(progress=_progress)
     was_running = bool(sandbox.pid())

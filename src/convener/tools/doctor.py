@@ -17,10 +17,10 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from convener.app.testcall import TestCaller
 from convener.ari.errors import AriAuthError, AriError, AriNotFound, AriUnreachable
 from convener.ari.rest import AriClient
 from convener.config import Config
+from convener.tools.testcall import TestCaller
 
 
 @dataclass

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from convener.app.testcall import CallerLeg, TestCaller
 from convener.audio import resample_pcm16, trim_silence_edges
 from convener.config import Config
+from convener.tools.testcall import CallerLeg, TestCaller
 
 RATE = 8000
 
