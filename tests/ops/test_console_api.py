@@ -185,10 +185,10 @@ async def test_history_loads_in_under_a_second_with_1000_conversations(console, 
 async def test_both_stores_search_the_same_way(backend, tmp_path, request):
     import uuid
 
-    from convener.ops.transcripts import TranscriptStore
+    from convener.ops.transcripts import open_store
 
     url = request.getfixturevalue("pg_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/s.sqlite3"
-    store = await TranscriptStore.open(OpsSettings(transcripts_url=url, node_id="n"))
+    store = await open_store(OpsSettings(transcripts_url=url, node_id="n"))
     room = f"r{uuid.uuid4().hex[:12]}"  # the PostgreSQL cluster is shared by the session's tests
     t0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
     try:

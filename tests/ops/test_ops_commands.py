@@ -10,7 +10,7 @@ import pytest
 
 from convener.cli import main
 from convener.ops.settings import OpsSettings
-from convener.ops.transcripts import TranscriptStore
+from convener.ops.transcripts import open_store
 
 T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ def state(tmp_path, monkeypatch):
     monkeypatch.delenv("CONVENER_CONFIG", raising=False)
 
     async def fill() -> None:
-        store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path / "state"), node_id="pbx-1"))
+        store = await open_store(OpsSettings(state_dir=str(tmp_path / "state"), node_id="pbx-1"))
         await store.start_conversation("conv-a", "1700.1", "lobby", T0)
         await store.add_turn("conv-a", "caller", "Book me a hotel", T0 + timedelta(seconds=1.5))
         await store.add_turn("conv-a", "hotels", "Which city?", T0 + timedelta(seconds=3), floor_holder="hotels")

@@ -12,13 +12,13 @@ import pytest
 from convener.ops import metrics
 from convener.ops.settings import OpsSettings
 from convener.ops.transcript_writer import TranscriptWriter
-from convener.ops.transcripts import TranscriptStore
+from convener.ops.transcripts import open_store
 
 
 async def _outage(pg_cluster, outage_s: float) -> None:
     if pg_cluster is None:
         pytest.skip("CONVENER_TEST_PG_URL names an outside server: not stopping it")
-    store = await TranscriptStore.open(OpsSettings(transcripts_url=pg_cluster.url, node_id="outage"))
+    store = await open_store(OpsSettings(transcripts_url=pg_cluster.url, node_id="outage"))
     writer = TranscriptWriter(store).start()
     conv = f"conv-{uuid.uuid4().hex}"
     texts = [f"turn {i}" for i in range(5)]

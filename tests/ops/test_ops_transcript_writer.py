@@ -8,7 +8,7 @@ import pytest
 from convener.ops import metrics
 from convener.ops.settings import OpsSettings
 from convener.ops.transcript_writer import TranscriptWriter
-from convener.ops.transcripts import NullTranscriptStore, TranscriptStore
+from convener.ops.transcripts import NullTranscriptStore, TranscriptStore, open_store
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -57,7 +57,7 @@ async def test_failed_writes_and_overflow_are_counted_not_raised(caplog):
 
 
 async def test_with_sqlite_and_retention(tmp_path):
-    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n"))
+    store = await open_store(OpsSettings(state_dir=str(tmp_path), node_id="n"))
     await store.start_conversation("ancient", "0", "lobby", datetime.now(UTC) - timedelta(days=400))
     writer = TranscriptWriter(store, retention_days=30).start()
     writer.start_conversation("c1", "1", "lobby", T0)
@@ -68,7 +68,7 @@ async def test_with_sqlite_and_retention(tmp_path):
     ids = [c.conversation_id for c in await store.list(10)]
     assert "ancient" not in ids  # purged at start
     await writer.close()
-    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n"))
+    store = await open_store(OpsSettings(state_dir=str(tmp_path), node_id="n"))
     got = await store.get("c1")
     await store.close()
     assert got is not None and [t.text for t in got.turns] == ["hello", "Sunny."]
@@ -89,13 +89,13 @@ async def test_store_down_at_start_calls_go_on_then_it_recovers(tmp_path, caplog
     sqlite = OpsSettings(state_dir=str(tmp_path), node_id="n")
 
     async def reopen() -> TranscriptStore:
-        return await TranscriptStore.open(sqlite)
+        return await open_store(sqlite)
 
     writer._reopen, writer._reopen_every_s = reopen, 0.0  # the database is back
     writer.start_conversation("c", "1", "lobby", T0)
     writer.add_turn("c", "caller", "kept", T0)
     await writer.close()
-    store = await TranscriptStore.open(sqlite)
+    store = await open_store(sqlite)
     got = await store.get("c")
     await store.close()
     assert got is not None and [t.text for t in got.turns] == ["kept"]

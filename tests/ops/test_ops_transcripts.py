@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from convener.ops.settings import OpsSettings
-from convener.ops.transcripts import NullTranscriptStore, SqliteTranscriptStore, TranscriptStore
+from convener.ops.transcripts import NullTranscriptStore, SqliteTranscriptStore, TranscriptStore, open_store
 from convener.timings import TurnTimings
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -44,7 +44,7 @@ async def _check_roundtrip(store: TranscriptStore, conv: str, node: str) -> None
 
 async def test_sqlite_roundtrip_and_listing(tmp_path):
     settings = OpsSettings(state_dir=str(tmp_path / "state"), node_id="node-a")
-    store = await TranscriptStore.open(settings)
+    store = await open_store(settings)
     assert isinstance(store, SqliteTranscriptStore)
     assert store.path == tmp_path / "state" / "transcripts.sqlite3"
     try:
@@ -62,7 +62,7 @@ async def test_sqlite_roundtrip_and_listing(tmp_path):
         await store.close()
     assert (tmp_path / "state" / "transcripts.sqlite3").stat().st_mode & 0o077 == 0o040
     # the data survives a restart
-    store = await TranscriptStore.open(settings)
+    store = await open_store(settings)
     try:
         await _check_roundtrip(store, "conv-1", "node-a")
     finally:
@@ -70,7 +70,7 @@ async def test_sqlite_roundtrip_and_listing(tmp_path):
 
 
 async def test_sqlite_url_and_event_loop_stays_responsive(tmp_path):
-    store = await TranscriptStore.open(OpsSettings(transcripts_url=f"sqlite:///{tmp_path}/t.db", node_id="n"))
+    store = await open_store(OpsSettings(transcripts_url=f"sqlite:///{tmp_path}/t.db", node_id="n"))
     assert (tmp_path / "t.db").exists()
     ticks = 0
 
@@ -95,7 +95,7 @@ async def test_sqlite_url_and_event_loop_stays_responsive(tmp_path):
 
 
 async def test_transcripts_disabled_keeps_nothing(tmp_path):
-    store = await TranscriptStore.open(OpsSettings(transcripts=False, state_dir=str(tmp_path)))
+    store = await open_store(OpsSettings(transcripts=False, state_dir=str(tmp_path)))
     assert isinstance(store, NullTranscriptStore)
     await store.start_conversation("c", "1", "lobby", T0)
     await store.add_turn("c", "caller", "hello", T0)
@@ -118,8 +118,8 @@ def test_state_dir_resolution(tmp_path, monkeypatch):
 
 
 async def test_postgresql_shared_by_two_nodes(pg_url):
-    a = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-a"))
-    b = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-b"))
+    a = await open_store(OpsSettings(transcripts_url=pg_url, node_id="node-a"))
+    b = await open_store(OpsSettings(transcripts_url=pg_url, node_id="node-b"))
     conv_a, conv_b = f"conv-{uuid.uuid4().hex}", f"conv-{uuid.uuid4().hex}"
     try:
         assert type(a).__name__ == "PostgresTranscriptStore"
@@ -138,7 +138,7 @@ async def test_postgresql_shared_by_two_nodes(pg_url):
 
 
 async def test_purge_deletes_old_conversations_and_their_turns(tmp_path):
-    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n"))
+    store = await open_store(OpsSettings(state_dir=str(tmp_path), node_id="n"))
     try:
         await _conversation(store, "old")
         await store.start_conversation("new", "2", "lobby", T0 + timedelta(days=40))
@@ -155,7 +155,7 @@ async def test_purge_deletes_old_conversations_and_their_turns(tmp_path):
 
 
 async def test_postgresql_purge(pg_url):
-    store = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-p"))
+    store = await open_store(OpsSettings(transcripts_url=pg_url, node_id="node-p"))
     conv = f"conv-{uuid.uuid4().hex}"
     try:
         await store.start_conversation(conv, "1", "lobby", T0 - timedelta(days=3650))
@@ -195,12 +195,12 @@ async def _floor_states(a: TranscriptStore, b: TranscriptStore) -> None:
 
 
 async def test_sqlite_floor_states(tmp_path):
-    store = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n1"))
+    store = await open_store(OpsSettings(state_dir=str(tmp_path), node_id="n1"))
     try:
         await _floor_states(store, store)
     finally:
         await store.close()
-    again = await TranscriptStore.open(OpsSettings(state_dir=str(tmp_path), node_id="n1"))
+    again = await open_store(OpsSettings(state_dir=str(tmp_path), node_id="n1"))
     try:  # the schema is created on an existing file too
         assert await again.live_floor_state("lobby") is None
     finally:
@@ -208,8 +208,8 @@ async def test_sqlite_floor_states(tmp_path):
 
 
 async def test_postgresql_floor_states(pg_url):
-    a = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-a"))
-    b = await TranscriptStore.open(OpsSettings(transcripts_url=pg_url, node_id="node-b"))
+    a = await open_store(OpsSettings(transcripts_url=pg_url, node_id="node-a"))
+    b = await open_store(OpsSettings(transcripts_url=pg_url, node_id="node-b"))
     try:
         await _floor_states(a, b)
     finally:

@@ -47,3 +47,16 @@ def test_nothing_outside_tools_imports_tools() -> None:
         if bad:
             offenders[str(path.relative_to(SRC))] = sorted(bad)
     assert not offenders, f"the service imports its tools: {offenders}"
+
+
+def test_the_transcript_store_interface_imports_no_implementation() -> None:
+    """``ops/transcripts/base.py`` holds the interface; ``sqlite`` and ``postgres`` import it, never
+    the other way round, and only the factory (``open_store``) picks one."""
+    base = SRC / "ops" / "transcripts" / "base.py"
+    names = imports_of(base.read_text(), "convener.ops.transcripts")
+    assert not {n for n in names if n.startswith("convener.ops.transcripts")}, sorted(names)
+    for impl in ("sqlite", "postgres"):
+        text = (SRC / "ops" / "transcripts" / f"{impl}.py").read_text()
+        names = imports_of(text, "convener.ops.transcripts")
+        others = {n for n in names if n.startswith("convener.ops.transcripts") and ".base" not in n}
+        assert not others, (impl, sorted(others))

@@ -24,7 +24,7 @@ from typing import Any
 
 from convener.ops import metrics
 from convener.ops.settings import OpsSettings
-from convener.ops.transcripts import TranscriptStore, When
+from convener.ops.transcripts import TranscriptStore, When, open_store
 from convener.timings import TurnTimings
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class TranscriptWriter:
         ``REOPEN_EVERY_S`` seconds while writes arrive."""
 
         async def reopen() -> TranscriptStore:
-            return await TranscriptStore.open(settings)
+            return await open_store(settings)
 
         store: TranscriptStore | None = None
         try:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from convener.ops.settings import OpsSettings
-from convener.ops.transcripts import Conversation, TranscriptStore, sqlite_path
+from convener.ops.transcripts import Conversation, open_store, sqlite_path
 
 
 def _when(conv: Conversation) -> str:
@@ -47,7 +47,7 @@ async def show(settings: OpsSettings, conversation_id: str | None, limit: int, a
     if path is not None and not path.exists():
         print(f"no conversations stored (no transcript file {path})", file=out)
         return 0 if not conversation_id else 1
-    store = await TranscriptStore.open(settings)
+    store = await open_store(settings)
     try:
         if conversation_id:
             conv = await store.get(conversation_id)
@@ -68,7 +68,7 @@ async def purge(settings: OpsSettings, days: float, out: TextIO) -> int:
     if path is not None and not path.exists():
         print(f"nothing to purge (no transcript file {path})", file=out)
         return 0
-    store = await TranscriptStore.open(settings)
+    store = await open_store(settings)
     try:
         n = await store.purge(datetime.now(UTC) - timedelta(days=days))
     finally:

@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from convener.ops.transcripts import (
+from convener.ops.transcripts.base import (
     NOT_RESUMED,
     Conversation,
     TranscriptStore,

@@ -1,18 +1,5 @@
-"""Transcripts: every conversation, who said what and when, and which agent held the floor.
-
-SQLite by default (``transcripts.sqlite3`` in the state directory), written from one worker
-thread so the event loop never waits on the disk; PostgreSQL when ``ops.transcripts_url`` is a
-``postgresql://`` URL (``asyncpg``), where several convener nodes can share one store: every row
-carries the ``node_id`` of the instance that wrote it.
-
-    store = await TranscriptStore.open(cfg.ops)
-    await store.start_conversation(conversation_id, call_id, room, started_at)
-    await store.add_turn(conversation_id, "caller", "a flight to Denver", at, floor_holder="flights")
-    await store.end_conversation(conversation_id, ended_at, reason="caller hung up")
-    await store.close()
-
-Times are timezone-aware datetimes (UTC) or Unix timestamps (floats).
-"""
+"""SQLite transcript store (the default: ``transcripts.sqlite3`` in the state directory), written
+from one worker thread so the event loop never waits on the disk."""
 
 from __future__ import annotations
 
@@ -24,78 +11,27 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from convener.ops.settings import OpsSettings
+from convener.ops.transcripts.base import (
+    NOT_RESUMED,
+    Conversation,
+    TranscriptStore,
+    Turn,
+    When,
+    _timings_json,
+    _ts,
+    like_pattern,
+)
 from convener.timings import TurnTimings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-When = datetime | float | int | None
-NOT_RESUMED = "not resumed after a restart"
-
-
-def _ts(when: When) -> datetime:
-    if when is None:
-        return datetime.now(UTC)
-    if isinstance(when, datetime):
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(float(when), UTC)
-
-
-def _timings_json(timings: TurnTimings | dict[str, Any] | None) -> str | None:
-    if timings is None:
-        return None
-    if isinstance(timings, TurnTimings):
-        return json.dumps({"turn_id": timings.turn_id, "breakdown_ms": timings.breakdown_ms()})
-    return json.dumps(timings, default=str)
-
-
-@dataclass
-class Turn:
-    speaker: str
-    text: str
-    at: datetime
-    floor_holder: str | None = None
-    timings: dict[str, Any] | None = None
-    node_id: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["at"] = self.at.isoformat()
-        return d
-
-
-@dataclass
-class Conversation:
-    conversation_id: str
-    call_id: str
-    room: str
-    started_at: datetime
-    ended_at: datetime | None = None
-    end_reason: str = ""
-    node_id: str = ""
-    turn_count: int = 0
-    turns: list[Turn] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["started_at"] = self.started_at.isoformat()
-        d["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
-        d["turns"] = [t.to_json() for t in self.turns]
-        return d
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, with ``%``, ``_`` and ``\\`` taken literally
-    (used with ``ESCAPE '\\'``)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def default_sqlite_path(settings: OpsSettings) -> Path:
@@ -109,109 +45,6 @@ def sqlite_path(settings: OpsSettings) -> Path | None:
         return default_sqlite_path(settings)
     return Path(urlsplit(url).path) if urlsplit(url).scheme == "sqlite" else None
 
-
-class TranscriptStore:
-    """The interface; ``open`` picks the backend from the settings."""
-
-    node_id: str = ""
-
-    @staticmethod
-    async def open(settings: OpsSettings) -> TranscriptStore:
-        node = settings.resolved_node_id()
-        if not settings.transcripts:
-            return NullTranscriptStore()
-        url = settings.transcripts_url
-        scheme = urlsplit(url).scheme if url else "sqlite"
-        if scheme in ("postgresql", "postgres"):
-            from convener.ops.transcripts_pg import PostgresTranscriptStore
-
-            return await PostgresTranscriptStore.connect(url, node)
-        path = sqlite_path(settings)
-        assert path is not None
-        return await SqliteTranscriptStore.connect(path, node)
-
-    async def start_conversation(self, conversation_id: str, call_id: str, room: str,
-                                 started_at: When = None) -> None:
-        raise NotImplementedError
-
-    async def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
-                       floor_holder: str | None = None,
-                       timings: TurnTimings | dict[str, Any] | None = None) -> None:
-        raise NotImplementedError
-
-    async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
-        raise NotImplementedError
-
-    async def list(self, limit: int = 20) -> list[Conversation]:
-        """The latest conversations first, without their turns (``turn_count`` is set)."""
-        raise NotImplementedError
-
-    # The floor state of each live conversation (``convener.ofp.floor_state``, as JSON text): one
-    # row per conversation, replaced as it changes, deleted when the conversation ends.
-    async def save_floor_state(self, conversation_id: str, room: str, state: str, at: When = None) -> None:
-        raise NotImplementedError
-
-    async def live_floor_state(self, room: str) -> str | None:
-        """The latest stored floor state of a conversation of ``room`` that this node did not end."""
-        raise NotImplementedError
-
-    async def floor_state_rooms(self) -> list[tuple[str, str]]:
-        """(conversation id, room) of every floor state this node holds."""
-        raise NotImplementedError
-
-    async def search(self, room: str = "", since: When = None, until: When = None, text: str = "",
-                     limit: int = 100) -> list[Conversation]:
-        """Like ``list``, narrowed: ``room`` exactly, started in [``since``, ``until``), and
-        ``text`` (case-insensitive) in any of the conversation's turns. Empty/None: no filter."""
-        raise NotImplementedError
-
-    async def get(self, conversation_id: str) -> Conversation | None:
-        raise NotImplementedError
-
-    async def purge(self, before: When) -> int:
-        """Delete the conversations (and their turns) that started before ``before``; returns how many."""
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        return None
-
-
-class NullTranscriptStore(TranscriptStore):
-    """``ops.transcripts = false``: nothing is kept."""
-
-    async def start_conversation(self, conversation_id: str, call_id: str, room: str,
-                                 started_at: When = None) -> None:
-        return None
-
-    async def add_turn(self, conversation_id: str, speaker: str, text: str, at: When = None,
-                       floor_holder: str | None = None,
-                       timings: TurnTimings | dict[str, Any] | None = None) -> None:
-        return None
-
-    async def end_conversation(self, conversation_id: str, ended_at: When = None, reason: str = "") -> None:
-        return None
-
-    async def list(self, limit: int = 20) -> list[Conversation]:
-        return []
-
-    async def save_floor_state(self, conversation_id: str, room: str, state: str, at: When = None) -> None:
-        return None
-
-    async def live_floor_state(self, room: str) -> str | None:
-        return None
-
-    async def floor_state_rooms(self) -> list[tuple[str, str]]:
-        return []
-
-    async def search(self, room: str = "", since: When = None, until: When = None, text: str = "",
-                     limit: int = 100) -> list[Conversation]:
-        return []
-
-    async def get(self, conversation_id: str) -> Conversation | None:
-        return None
-
-    async def purge(self, before: When) -> int:
-        return 0
 
 
 SQLITE_SCHEMA = """
