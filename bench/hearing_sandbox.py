@@ -50,18 +50,18 @@ class TurnRecorder:
 
 async def record_turns(clips: list[bytes]) -> list[bytes]:
     """Each clip (8 kHz PCM16) spoken into a sandbox call → the audio convener's turns held."""
+    from convener.app import conversation as conversation_module
     from convener.app.conversation import Speech
     from convener.config import load_config
     from convener.sandbox.runtime import Sandbox
-    from convener.tools import stack as stack_module
     from convener.tools.stack import Stack
     from convener.tools.testcall import TestCaller
 
     recorder = TurnRecorder()
 
     class RecordingSpeech(Speech):
-        def __init__(self, app: Any) -> None:
-            super().__init__(app)
+        def __init__(self, config: Any) -> None:
+            super().__init__(config)
             self.asr = recorder  # type: ignore[assignment]
 
     logging.basicConfig(level=logging.WARNING)
@@ -73,7 +73,7 @@ async def record_turns(clips: list[bytes]) -> list[bytes]:
     config.voice.greeting = ""
     config.voice.filler = ""
     config.voice.speculate_after_ms = 0
-    stack_module.Speech = RecordingSpeech  # type: ignore[misc]
+    conversation_module.Speech = RecordingSpeech  # type: ignore[misc]  # startup builds it from there
     out: list[bytes] = []
     try:
         async with Stack(config, progress=lambda m: print(f"  {m}", file=sys.stderr)):
@@ -99,7 +99,7 @@ async def record_turns(clips: list[bytes]) -> list[bytes]:
                 finally:
                     await leg.hangup()
     finally:
-        stack_module.Speech = Speech  # type: ignore[misc]
+        conversation_module.Speech = Speech  # type: ignore[misc]
     missed = sum(1 for p in out if not p)
     if missed:
         print(f"  {missed} clip(s) gave no turn", file=sys.stderr)

@@ -60,3 +60,20 @@ def test_the_transcript_store_interface_imports_no_implementation() -> None:
         names = imports_of(text, "convener.ops.transcripts")
         others = {n for n in names if n.startswith("convener.ops.transcripts") and ".base" not in n}
         assert not others, (impl, sorted(others))
+
+
+# The composition side: these build the application; every other module gets what it uses
+# through the protocols in ``convener.app.services``.
+COMPOSERS = {"app/application.py", "app/startup.py", "app/commands.py"}
+
+
+def test_only_the_composition_side_imports_the_application() -> None:
+    offenders = {}
+    for path in SRC.rglob("*.py"):
+        rel = str(path.relative_to(SRC))
+        if rel in COMPOSERS or path.is_relative_to(SRC / "tools"):
+            continue
+        package = ".".join(("convener", *path.relative_to(SRC).parent.parts))
+        if "convener.app.application" in imports_of(path.read_text(), package):
+            offenders[rel] = "imports convener.app.application"
+    assert not offenders, offenders

@@ -14,17 +14,15 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from convener.app.resources import ResourceLedger
+from convener.app.services import CallHost
 from convener.ari import events as ev
 from convener.ari.errors import AriError, AriNotFound
 from convener.ari.models import Channel
 from convener.ari.rest import AriClient, gone_ok
 from convener.ops import metrics
-
-if TYPE_CHECKING:
-    from convener.app.application import ConvenerApp
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ FeatureFactory = Callable[["Call"], CallFeature]
 
 
 class Call:
-    def __init__(self, app: ConvenerApp, channel: Channel, room: str, *, adopted: bool = False) -> None:
+    def __init__(self, app: CallHost, channel: Channel, room: str, *, adopted: bool = False) -> None:
         self.app = app
         # Found in our application by the resync (convener restarted or reconnected): the
         # conversation of its room may be resumed from the stored floor state.

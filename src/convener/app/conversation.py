@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 from convener.app.listener import CallerListener
 from convener.app.room_policy import may_interrupt
 from convener.app.rooms import Room
+from convener.app.services import ConversationServices
 from convener.app.speaker import Speaker, Utterance
 from convener.app.speculation import should_speculate
 from convener.app.voice import PrivateVoice
 from convener.ari import events as ev
 from convener.audio import AudioFrame
+from convener.config import Config
 from convener.media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from convener.ops import metrics
 from convener.speech.correction import correct_text
@@ -35,7 +37,6 @@ from convener.timings import TurnTimings
 
 if TYPE_CHECKING:
     from convener.app.actions.runner import CallActions
-    from convener.app.application import ConvenerApp
     from convener.app.call import Call
     from convener.ofp.floor_state import FloorState
     from convener.ofp.session import AgentReply, FloorSession
@@ -52,18 +53,18 @@ STATE_KEY = "conversation"
 class Speech:
     """The process's speech providers, built once and warmed at start."""
 
-    def __init__(self, app: ConvenerApp) -> None:
+    def __init__(self, config: Config) -> None:
         from convener.speech.registry import build_asr, build_tts
         from convener.speech.tts_cache import cached
         from convener.speech.turns import build_completion
 
-        s = app.config.speech
+        s = config.speech
         self.settings = s
-        self.media_format = app.config.media.format
+        self.media_format = config.media.format
         self.asr: AsrProvider = build_asr(s)
         self.tts: TtsProvider = cached(build_tts(s), s.tts_cache_mb)
         # End of turn by completion (None: the fixed hang-over); see convener.speech.turns.
-        self.turns: TurnCompletion | None = build_completion(app.config.media,
+        self.turns: TurnCompletion | None = build_completion(config.media,
                                                              transcripts=hasattr(self.asr, "transcribe_pcm"))
 
     async def warm(self) -> None:
@@ -80,7 +81,7 @@ class Speech:
 
 
 class RoomConversation:
-    def __init__(self, app: ConvenerApp, room: Room, session: FloorSession, speaker: Speaker) -> None:
+    def __init__(self, app: ConversationServices, room: Room, session: FloorSession, speaker: Speaker) -> None:
         self.app = app
         self.room = room
         self.session = session
@@ -100,7 +101,8 @@ class RoomConversation:
         self._unsolicited = asyncio.create_task(self._speak_unsolicited())
 
     @classmethod
-    async def open(cls, app: ConvenerApp, room: Room, speech: Speech, *, adopted: bool = False) -> RoomConversation:
+    async def open(cls, app: ConversationServices, room: Room, speech: Speech, *,
+                   adopted: bool = False) -> RoomConversation:
         """The room's conversation: resumed from its stored floor state when its caller was
         adopted after a restart (``convener.ofp.floor_state``), else a new one."""
         from convener.ofp.session import FloorSession
@@ -273,7 +275,7 @@ class RoomConversation:
             self.app.transcripts.end_conversation(self.session.conversation_id, None, "room closed")
 
 
-async def _record(app: ConvenerApp, room: Room, conversation_id: str) -> None:
+async def _record(app: ConversationServices, room: Room, conversation_id: str) -> None:
     """Start the room's recording (``ops.record_calls``); a refusal is logged, the call goes on."""
     from convener.ari.errors import AriError
     from convener.ops.console.recordings import recording_name
@@ -289,7 +291,7 @@ async def _record(app: ConvenerApp, room: Room, conversation_id: str) -> None:
 class CallerVoice:
     """CallFeature: one caller's side of the spoken conversation."""
 
-    def __init__(self, app: ConvenerApp, speech: Speech) -> None:
+    def __init__(self, app: ConversationServices, speech: Speech) -> None:
         self.app = app
         self.speech = speech
         self.listener = CallerListener(on_frame=self._on_frame)
@@ -685,7 +687,7 @@ class CallerVoice:
             self._vad = None
 
 
-async def _stored_state(app: ConvenerApp, room: Room) -> FloorState | None:
+async def _stored_state(app: ConversationServices, room: Room) -> FloorState | None:
     """The stored floor state of ``room``'s conversation, if there is one that can be read."""
     from convener.ofp.errors import ParseError
     from convener.ofp.floor_state import floor_state_from_json

@@ -32,7 +32,7 @@ async def prepare(app: ConvenerApp, *, voice: bool = True, say: Callable[[str], 
 
         t0 = time.monotonic()
         tell(f"loading speech models ({cfg.speech.asr} ASR, {cfg.speech.tts} TTS)...")
-        speech = Speech(app)
+        speech = Speech(cfg)
         await speech.warm()
         tell(f"speech ready in {time.monotonic() - t0:.1f} s")
         if cfg.ofp.routing == "meaning":
