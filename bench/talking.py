@@ -92,7 +92,11 @@ MODES: dict[str, dict[str, str]] = {
     "pool4-ct1": {"speech.worker_threads": "4", "speech.whisper.cpu_threads": "1"},
     "no-unrouted-wait": {"media.turn_unrouted_waits": "false"},  # before 2026-12-04
     # Before 2026-12-04: every decode with as many threads as cores (now cores / parallel).
-    "doubt-beam": {"speech.whisper.doubt_beam_below": "0.7"},  # measured 2026-12-04 (gated by load), not the default
+    # Words heard with doubt decoded again with the beam, for the agents' words only; and as
+    # first measured (2026-12-04, gated by load), inside the decode the turn decision reads.
+    "doubt-beam": {"speech.whisper.doubt_beam_below": "0.7"},
+    "doubt-beam-decides": {"speech.whisper.doubt_beam_below": "0.7", "speech.whisper.doubt_beam_decides": "true"},
+    "no-doubt-beam": {"speech.whisper.doubt_beam_below": "0"},
     "route-threads1": {"ofp.routing_threads": "1"},  # before 2026-12-04: the routing model on one thread
     "threads-cores": {"speech.whisper.cpu_threads": str(len(os.sched_getaffinity(0)))},
 }

@@ -262,8 +262,11 @@ async def play_items(config, mode: str, batch: list[Item], cache: Path, per_call
         config.speech.vad = "silero-batched"
     if mode == "per-call-vad":  # Silero run per call on the event loop (the default before issue 15)
         config.speech.vad = "silero"
-    if mode == "doubt-beam":  # words heard with doubt decoded again with the beam when a decoder is idle
+    if mode == "doubt-beam":  # words heard with doubt decoded again with the beam (idle decoder), for the agents
         config.speech.whisper.doubt_beam_below = 0.7
+    if mode == "doubt-beam-decides":  # ... inside the decode, so the turn decision reads the beam's words too
+        config.speech.whisper.doubt_beam_below = 0.7
+        config.speech.whisper.doubt_beam_decides = True
     if mode == "no-doubt-beam":  # never decoded again with the beam
         config.speech.whisper.doubt_beam_below = 0.0
     if mode == "silero-end":  # the stop counted from the VAD's end, as before turn_energy_end_ms
@@ -363,7 +366,7 @@ async def _say(media, mode: str, item: Item, cache: Path, not_before: float) -> 
 
 MODES = ("completion", "no-unrouted-wait", "no-last-word", "no-confirm", "no-doubt-look", "no-gap-compaction",
          "no-second-look", "stop150", "silero-end", "no-route-ahead", "no-tts-cache", "trust-words", "batched-vad",
-         "per-call-vad", "doubt-beam", "no-doubt-beam", "fixed")
+         "per-call-vad", "doubt-beam", "doubt-beam-decides", "no-doubt-beam", "fixed")
 
 
 async def run_part(part: int, of: int, out: Path, modes: list[str], kinds: list[str], which: str = "all",

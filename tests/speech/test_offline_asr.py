@@ -265,6 +265,45 @@ def test_the_second_decode_waits_for_an_idle_decoder(monkeypatch: pytest.MonkeyP
     assert not asr.idle_decoder() and asr.busy
 
 
+async def test_the_beams_words_follow_the_greedy_ones_that_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``doubt_beam_decides = false`` (the default): the decode returns the greedy words, which
+    the turn decision reads, with the beam's on their way in ``refined``; words heard surely,
+    or every decoder taken, get no second decode. ``true``: the beam's words come back at once."""
+    beams: list[int] = []
+
+    def short(model: object, audio: object, settings: WhisperSettings, *a: object) -> FinalTranscript:
+        beams.append(settings.beam_size)
+        return FinalTranscript("Tell me flight soon.", 0.6) if settings.beam_size == 1 \
+            else FinalTranscript("Show me flights to", 0.8)
+
+    monkeypatch.setattr(whisper_asr, "decode_short_window", short)
+    monkeypatch.setattr(whisper_asr, "settings_for_line", lambda audio, settings: settings)
+    pcm = b"\1\0" * 16000  # 2 s at 8 kHz
+    asr = WhisperAsr(WhisperSettings(doubt_beam_below=0.7, parallel=2))
+    asr._model = object()
+    whisper_asr._warmed.add(id(asr._model))
+    final = await asr.transcribe_pcm(pcm, 8000)
+    assert final.text == "Tell me flight soon." and beams == [1]  # what decides the turn
+    assert final.refined is not None
+    better = await final.refined
+    assert better.text == "Show me flights to" and beams == [1, 5]
+    beams.clear()
+    asr._in_flight = 2  # other callers' decodes hold both decoders when the greedy one is done
+    final = await asr.transcribe_pcm(pcm, 8000)
+    assert final.refined is None and beams == [1]  # every decoder taken: no second decode
+    asr._in_flight = 0
+    beams.clear()
+    decides = WhisperAsr(WhisperSettings(doubt_beam_below=0.7, doubt_beam_decides=True, parallel=2))
+    decides._model = asr._model
+    final = await decides.transcribe_pcm(pcm, 8000)
+    assert final.text == "Show me flights to" and final.refined is None and beams == [1, 5]
+    beams.clear()
+    off = WhisperAsr(WhisperSettings(parallel=2))
+    off._model = asr._model
+    final = await off.transcribe_pcm(pcm, 8000)
+    assert final.refined is None and beams == [1]
+
+
 def test_a_sentence_whisper_repeats_is_kept_once() -> None:
     drop = whisper_asr.drop_repeated_sentences
     assert drop("From Boston. From Boston.") == "From Boston."

@@ -545,7 +545,15 @@ class CallerVoice:
         if self.conversation is not None and final.text.strip():
             # Route ahead: if this is the turn's text, its embedding is ready when the turn ends.
             self.conversation.session.prepare(self._correct(None, final.text))
+            if final.refined is not None:  # and the beam's words, if they become the turn's
+                final.refined.add_done_callback(self._prepare_refined)
         return final
+
+    def _prepare_refined(self, task: asyncio.Future[FinalTranscript]) -> None:
+        if task.cancelled() or task.exception() is not None or self.conversation is None:
+            return
+        if (text := task.result().text).strip():
+            self.conversation.session.prepare(self._correct(None, text))
 
     def _correct(self, call: Call | None, text: str) -> str:
         """Near misses of ``[speech] vocabulary`` become the term (convener.speech.correction)."""
@@ -602,12 +610,12 @@ class CallerVoice:
         try:
             if early is not None:
                 got = await early
-                text = got if isinstance(got, str) else got.text
+                text = got if isinstance(got, str) else (await self._refined(call, got)).text
                 if isinstance(early, asyncio.Task):  # not Flux's own text
                     self.speculative_hits += 1
                     metrics.speculative_decode(hit=True)
             else:
-                text = await self._recognise(ended)
+                text = await self._recognise(ended, call)
         except Exception as e:
             log.warning("call %s: recognition failed: %s", call.id, e)
             return
@@ -636,12 +644,29 @@ class CallerVoice:
             self.conversation.say("Sorry, something went wrong. Please say that again.")
         self.app.record_turn(timings, text)
 
-    async def _recognise(self, ended: TurnEnded) -> str:
+    async def _refined(self, call: Call, final: FinalTranscript) -> FinalTranscript:
+        """The better words a second decode is finding for this turn (``final.refined``), waited
+        for at most ``speech.whisper.refine_wait_ms``; else, or on a fault, ``final`` itself."""
+        if final.refined is None:
+            return final
+        wait = self.app.config.speech.whisper.refine_wait_ms / 1000
+        try:
+            better = await asyncio.wait_for(asyncio.shield(final.refined), wait)
+        except TimeoutError:
+            log.info("call %s: the beam's words came too late; the greedy ones stand", call.id)
+            return final
+        except Exception:  # logged by the recogniser
+            return final
+        if better.text != final.text:
+            log.info("call %s: heard with doubt %r, the beam heard %r", call.id, final.text, better.text)
+        return better
+
+    async def _recognise(self, ended: TurnEnded, call: Call) -> str:
         asr = self.speech.asr
         if hasattr(asr, "transcribe_pcm"):
             bias = self.conversation.bias() if self.conversation else None
             final = await asr.transcribe_pcm(ended.audio, ended.sample_rate, bias=bias)
-            return final.text
+            return (await self._refined(call, final)).text
         from convener.speech.asr import EndOfTurn, FinalTranscript
 
         session = self._asr_session

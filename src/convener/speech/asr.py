@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from convener.speech.bias import BiasContext
@@ -63,6 +63,10 @@ class FinalTranscript:
     # misheard fragment often ends on a guessed word ("Show me flight 2.") inside words heard
     # well; the turn decision doubts such an ending (media.turn_min_last_word_confidence).
     last_word_confidence: float | None = None
+    # Better words on their way (an awaitable of a FinalTranscript): a second decode of the same
+    # audio, for the words the agents get, never for whether the caller has finished
+    # (speech.whisper.doubt_beam_below). None: these are the final words.
+    refined: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,12 @@ class WhisperSettings:
     # cut off 0/36 -> 1/36 (bench/turn_taking.py). docs/decisions.md, "A wider beam for words
     # heard with doubt".
     doubt_beam_below: float = 0.0
+    # Where the wider beam's words go. False: to the agents only; the turn decision reads the
+    # greedy words, and the turn waits at most refine_wait_ms for the beam's. True: the beam
+    # runs inside the decode, so the decision reads its words too (it heard unfinished
+    # fragments as finished sentences: a cut-off in 36 hesitations; docs/decisions.md).
+    doubt_beam_decides: bool = False
+    refine_wait_ms: int = 400  # the most a turn's end waits for the beam's words (then the greedy ones)
     language: str = "en"
     initial_prompt: str = ""  # optional fixed domain hint, put before the conversation's bias
     no_speech_threshold: float = 0.6
@@ -91,6 +97,8 @@ class WhisperSettings:
             raise ConfigError("whisper.window_s: must be between 10 and 30 seconds")
         if not 0.0 <= self.doubt_beam_below <= 1.0:
             raise ConfigError("whisper.doubt_beam_below: must be between 0 (off) and 1")
+        if not 0 <= self.refine_wait_ms <= 5000:
+            raise ConfigError("whisper.refine_wait_ms: must be between 0 and 5000")
         if not 0.0 <= self.redo_below_confidence <= 1.0:
             raise ConfigError("whisper.redo_below_confidence: must be between 0 (off) and 1")
 

@@ -203,6 +203,20 @@ def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: 
     return decode_standard(model, audio16k, settings, prompt)
 
 
+def decode_wider(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: str,
+                 greedy: FinalTranscript) -> FinalTranscript:
+    """Blocking: ``greedy`` (this audio's greedy decode, heard with doubt) decoded again with
+    the beam on the same short window; the likelier of the two. ``greedy`` as it is when the
+    line took the beam already or the audio is too long for the short window."""
+    line = settings_for_line(audio16k, settings)
+    window = window_seconds(len(audio16k) / WHISPER_RATE, line)
+    if window is None or not wants_wider_beam(greedy, line):
+        return greedy
+    wide = decode_short_window(model, audio16k, dataclasses.replace(line, beam_size=line.noisy_beam_size),
+                               window, prompt)
+    return likelier(greedy, wide)
+
+
 def settings_for_line(audio16k: np.ndarray, settings: WhisperSettings) -> WhisperSettings:
     """``settings`` with the wider beam when this turn's line is noisy (``noisy_snr_db``)."""
     if settings.noisy_snr_db <= 0 or settings.noisy_beam_size == settings.beam_size:
@@ -474,6 +488,12 @@ class WhisperSession:
             self._vad = None
 
 
+def _quiet(task: asyncio.Future[Any]) -> None:
+    """Done callback: a refinement nobody awaited does not log "exception never retrieved"."""
+    if not task.cancelled() and (e := task.exception()) is not None:
+        log.warning("the beam's second decode failed (%s); the greedy words stand", e)
+
+
 class WhisperAsr:
     """ASR provider ``whisper``."""
 
@@ -509,10 +529,26 @@ class WhisperAsr:
         await self.warm()
         pcm16k = resample_pcm16(pcm, sample_rate, WHISPER_RATE)
         audio = np.frombuffer(pcm16k, dtype="<i2").astype(np.float32) / 32768.0
+        prompt = prompt_text(self.settings, bias)
+        decides = self.settings.doubt_beam_decides
         self._in_flight += 1
         try:
-            return await workers.run(decode, self._model, audio, self.settings, prompt_text(self.settings, bias),
-                                     self.idle_decoder)
+            final = await workers.run(decode, self._model, audio, dataclasses.replace(
+                self.settings, doubt_beam_below=self.settings.doubt_beam_below if decides else 0.0),
+                prompt, self.idle_decoder)
+        finally:
+            self._in_flight -= 1
+        if not decides and wants_wider_beam(final, self.settings) and not self.busy:
+            # The beam's words follow (for the agents); these greedy ones decide the turn.
+            task = asyncio.ensure_future(self._wider(audio, prompt, final))
+            task.add_done_callback(_quiet)
+            final = dataclasses.replace(final, refined=task)
+        return final
+
+    async def _wider(self, audio: np.ndarray, prompt: str, greedy: FinalTranscript) -> FinalTranscript:
+        self._in_flight += 1
+        try:
+            return await workers.run(decode_wider, self._model, audio, self.settings, prompt, greedy)
         finally:
             self._in_flight -= 1
 
