@@ -241,18 +241,25 @@ def test_words_heard_with_doubt_are_decoded_again_with_the_beam(monkeypatch: pyt
         WhisperSettings(doubt_beam_below=2).validate()
 
 
-def test_the_second_decode_waits_for_an_idle_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With every decoder taken, a doubted greedy text is kept as it is: the beam's decode would
-    hold up another caller's turn. ``WhisperAsr.idle_decoder`` counts the decode asking."""
+def fake_decodes(monkeypatch: pytest.MonkeyPatch, greedy: FinalTranscript, wide: FinalTranscript) -> list[int]:
+    """The short-window decode answers ``greedy`` at beam 1 and ``wide`` with the beam; returns
+    the beam sizes it was asked for, in order (the line is never taken as noisy)."""
     beams: list[int] = []
 
     def short(model: object, audio: object, settings: WhisperSettings, *a: object) -> FinalTranscript:
         beams.append(settings.beam_size)
-        return FinalTranscript("Get me on the first flight, and Atlanta.", 0.56) if settings.beam_size == 1 \
-            else FinalTranscript("Get me on the first flight to Atlanta.", 0.75)
+        return greedy if settings.beam_size == 1 else wide
 
     monkeypatch.setattr(whisper_asr, "decode_short_window", short)
     monkeypatch.setattr(whisper_asr, "settings_for_line", lambda audio, settings: settings)
+    return beams
+
+
+def test_the_second_decode_waits_for_an_idle_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every decoder taken, a doubted greedy text is kept as it is: the beam's decode would
+    hold up another caller's turn. ``WhisperAsr.idle_decoder`` counts the decode asking."""
+    beams = fake_decodes(monkeypatch, FinalTranscript("Get me on the first flight, and Atlanta.", 0.56),
+                         FinalTranscript("Get me on the first flight to Atlanta.", 0.75))
     audio = np.zeros(16000 * 2, dtype=np.float32)
     on = WhisperSettings(doubt_beam_below=0.7)
     assert whisper_asr.decode(None, audio, on, "", lambda: False).confidence == 0.56 and beams == [1]
@@ -267,17 +274,10 @@ def test_the_second_decode_waits_for_an_idle_decoder(monkeypatch: pytest.MonkeyP
 
 async def test_the_beams_words_follow_the_greedy_ones_that_decide(monkeypatch: pytest.MonkeyPatch) -> None:
     """``doubt_beam_decides = false`` (the default): the decode returns the greedy words, which
-    the turn decision reads, with the beam's on their way in ``refined``; words heard surely,
-    or every decoder taken, get no second decode. ``true``: the beam's words come back at once."""
-    beams: list[int] = []
-
-    def short(model: object, audio: object, settings: WhisperSettings, *a: object) -> FinalTranscript:
-        beams.append(settings.beam_size)
-        return FinalTranscript("Tell me flight soon.", 0.6) if settings.beam_size == 1 \
-            else FinalTranscript("Show me flights to", 0.8)
-
-    monkeypatch.setattr(whisper_asr, "decode_short_window", short)
-    monkeypatch.setattr(whisper_asr, "settings_for_line", lambda audio, settings: settings)
+    the turn decision reads, with the beam's on their way in ``refined``; with every decoder
+    taken, or the beam off, there is no second decode. ``true``: the beam's words come back at once."""
+    beams = fake_decodes(monkeypatch, FinalTranscript("Tell me flight soon.", 0.6),
+                         FinalTranscript("Show me flights to", 0.8))
     pcm = b"\1\0" * 16000  # 2 s at 8 kHz
     asr = WhisperAsr(WhisperSettings(doubt_beam_below=0.7, parallel=2))
     asr._model = object()
