@@ -58,10 +58,9 @@ class WhisperSettings:
     # A greedy decode heard with less confidence than this is decoded again with noisy_beam_size
     # (short window) and the likelier of the two is kept, only while another decoder is idle.
     # Off by default: offline it hears more (bench/hearing.py, six voices, clean held-out cities
-    # 84.0 -> 86.8 %, WER 0.091 -> 0.068 at 0.7), and with the idle gate it costs nothing at 16
-    # callers, but it hears unfinished fragments as finished sentences: one caller's hesitations
-    # cut off 0/36 -> 1/36 (bench/turn_taking.py). docs/decisions.md, "A wider beam for words
-    # heard with doubt".
+    # 84.0 -> 86.8 %, WER 0.091 -> 0.068 at 0.7); for the agents' words only (below) it costs one
+    # caller nothing and cuts nobody off, but at 16 talking callers p50 551 -> 676 ms with the
+    # same replies right. docs/decisions.md, "A wider beam for words heard with doubt".
     doubt_beam_below: float = 0.0
     # Where the wider beam's words go. False: to the agents only; the turn decision reads the
     # greedy words, and the turn waits at most refine_wait_ms for the beam's. True: the beam
