@@ -195,9 +195,7 @@ def decode(model: Any, audio16k: np.ndarray, settings: WhisperSettings, prompt: 
         final = decode_short_window(model, audio16k, settings, window, prompt)
         if not looks_degenerate(final, settings.redo_below_confidence):
             if wants_wider_beam(final, settings) and (idle_decoder is None or idle_decoder()):
-                wide = decode_short_window(model, audio16k, dataclasses.replace(
-                    settings, beam_size=settings.noisy_beam_size), window, prompt)
-                final = likelier(final, wide)
+                final = _widened(model, audio16k, settings, window, prompt, final)
             return final
         log.debug("short-window decode looks degenerate (%r); redoing on 30 s", final.text[:80])
     return decode_standard(model, audio16k, settings, prompt)
@@ -212,6 +210,12 @@ def decode_wider(model: Any, audio16k: np.ndarray, settings: WhisperSettings, pr
     window = window_seconds(len(audio16k) / WHISPER_RATE, line)
     if window is None or not wants_wider_beam(greedy, line):
         return greedy
+    return _widened(model, audio16k, line, window, prompt, greedy)
+
+
+def _widened(model: Any, audio16k: np.ndarray, line: WhisperSettings, window: float, prompt: str,
+             greedy: FinalTranscript) -> FinalTranscript:
+    """The beam's decode of the same short window, and the likelier of it and ``greedy``."""
     wide = decode_short_window(model, audio16k, dataclasses.replace(line, beam_size=line.noisy_beam_size),
                                window, prompt)
     return likelier(greedy, wide)
@@ -488,6 +492,10 @@ class WhisperSession:
             self._vad = None
 
 
+def _never() -> bool:
+    return False
+
+
 def _quiet(task: asyncio.Future[Any]) -> None:
     """Done callback: a refinement nobody awaited does not log "exception never retrieved"."""
     if not task.cancelled() and (e := task.exception()) is not None:
@@ -533,9 +541,9 @@ class WhisperAsr:
         decides = self.settings.doubt_beam_decides
         self._in_flight += 1
         try:
-            final = await workers.run(decode, self._model, audio, dataclasses.replace(
-                self.settings, doubt_beam_below=self.settings.doubt_beam_below if decides else 0.0),
-                prompt, self.idle_decoder)
+            # Not deciding: the decode never widens itself (no decoder counts as idle for it).
+            final = await workers.run(decode, self._model, audio, self.settings, prompt,
+                                      self.idle_decoder if decides else _never)
         finally:
             self._in_flight -= 1
         if not decides and wants_wider_beam(final, self.settings) and not self.busy:
