@@ -45,6 +45,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,9 +277,48 @@ async def through_sandbox(clips: list[Clip], cache: Path, record: bool) -> list[
 # --- recognition --------------------------------------------------------------------------------
 
 
+def moonshine_cpp_recogniser() -> Callable[[bytes], str]:
+    """``--recognizer moonshine-cpp``: Moonshine base-en as shipped inside the ``moonshine-cpp``
+    wheel (``pip install moonshine-cpp``; x86_64 Linux only). Measured, not adopted
+    (docs/decisions.md). Called through ctypes: the wrapper's own ``transcribe`` is broken."""
+    import ctypes
+
+    import moonshine_cpp as ms  # type: ignore[import-not-found]
+
+    model = ms.MoonshineModel(suppress_copyright_notice=True)
+
+    def transcribe(pcm8k: bytes) -> str:
+        audio = np.frombuffer(resample_pcm16(pcm8k, 8000, 16000), dtype="<i2").astype(np.float32) / 32768.0
+        out = ctypes.c_char_p(0)
+        err = ms.moonshine_lib.moonshine_transcribe(
+            model.model_handle, audio.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), len(audio), ctypes.byref(out))
+        if err:
+            raise RuntimeError(f"moonshine_transcribe failed: {err}")
+        text = (out.value or b"").decode("utf-8")
+        ms.moonshine_lib.moonshine_free_text(out)
+        return text
+
+    return transcribe
+
+
+async def recognise_moonshine(clips: list[Clip]) -> list[dict[str, object]]:
+    transcribe = moonshine_cpp_recogniser()
+    rows = []
+    for c in clips:
+        t0 = time.perf_counter()
+        text = await asyncio.to_thread(transcribe, c.pcm8k) if c.pcm8k else ""
+        rows.append({"split": c.request.split, "condition": c.condition, "voice": c.voice,
+                     "said": c.request.text, "city": c.request.city, "heard": text,
+                     "city_ok": city_heard(c.request.city, text),
+                     "latency_ms": (time.perf_counter() - t0) * 1000})
+    return rows
+
+
 async def recognise(clips: list[Clip], recognizer: str, bias_mode: str, order: str,
                     beam: int = 1, noisy_beam: int | None = None, window: int = 0,
                     doubt_below: float | None = None) -> list[dict[str, object]]:
+    if recognizer == "moonshine-cpp":  # takes no prompt: every bias mode is "none"
+        return await recognise_moonshine(clips)
     settings = WhisperSettings(model=recognizer, beam_size=beam)
     if doubt_below is not None:
         settings.doubt_beam_below = doubt_below
@@ -362,7 +402,8 @@ def from_json(paths: list[Path]) -> int:
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("offline", "sandbox"), default="offline")
-    ap.add_argument("--recognizer", default=",".join(RECOGNIZERS))
+    ap.add_argument("--recognizer", default=",".join(RECOGNIZERS),
+                    help="tiny.en, base; moonshine-cpp (needs pip install moonshine-cpp; measured, not adopted)")
     ap.add_argument("--bias", default=",".join(BIASES))
     ap.add_argument("--condition", default=",".join(CONDITIONS))
     ap.add_argument("--split", default="tune,heldout")
