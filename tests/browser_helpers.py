@@ -39,6 +39,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# DevTools' answers to an evaluation whose page navigated away while it ran.
+_NAVIGATING = ("Inspected target navigated or closed", "Execution context was destroyed",
+               "Cannot find context with specified id")
+
+
 class BrowserError(AssertionError):
     pass
 
@@ -149,7 +154,14 @@ class Browser:
         node comes back as ``{}``)."""
         deadline = time.monotonic() + timeout
         while True:
-            value = await self.eval(expression)
+            try:
+                value = await self.eval(expression)
+            except BrowserError as e:
+                # A form submitted or a link followed: the page the poll ran in is being replaced.
+                # That is "not yet", not a failure; anything else is.
+                if not any(m in str(e) for m in _NAVIGATING):
+                    raise
+                value = None
             if value:
                 return value
             if time.monotonic() > deadline:
