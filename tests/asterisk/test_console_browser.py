@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from run_helpers import Convener, write_config
 
-from browser_helpers import Browser, chromium_path
+from browser_helpers import Browser, BrowserError, chromium_path
 
 pytestmark = pytest.mark.skipif(chromium_path() is None,
                                 reason="chromium not installed (apt-get install chromium); .ci/run installs it")
@@ -86,9 +86,12 @@ async def test_console_shows_the_live_call_its_history_and_plays_the_recording(
                   f"{[round(x, 3) for x in stats['lineLags']]}")
             assert stats["linesShown"] >= 2 and max(stats["lineLags"]) < 1.0, stats
             # The latency waterfall of the turn.
-            await b.wait_for("!!document.querySelector('#waterfalls [data-turn] .wf li')", timeout=10)
-            stages = await b.eval("[...document.querySelectorAll('#waterfalls [data-turn] .wf li')]"
-                                  ".map(li => li.firstChild.textContent)")
+            # A turn is listed from its end of speech on; the page must follow it as it gains stages.
+            stages_js = ("[...document.querySelectorAll('#waterfalls [data-turn] .wf li')]"
+                         ".map(li => li.firstChild.textContent)")
+            with contextlib.suppress(BrowserError):  # the assertion below says what was shown
+                await b.wait_for(f"{stages_js}.includes('first audio out')", timeout=10)
+            stages = await b.eval(stages_js)
             assert "asr final" in stages and "first audio out" in stages, stages
 
             # History: the call is there afterwards, with its transcript and its recording.

@@ -85,7 +85,9 @@ async function poll() {
   try {
     const snap = await api("/console/api/live");
     renderRooms(snap);
-    const key = JSON.stringify(snap.turns.map((t) => t.turn_id));
+    // A turn is listed from its end of speech on and gains stages as its reply is made and played,
+    // so the key holds each turn's stages, not only its id.
+    const key = JSON.stringify(snap.turns.map((t) => [t.turn_id, t.bars.map((b) => b.stage)]));
     if (key !== lastTurns) { lastTurns = key; renderTurns(snap.turns); }
     renderAgents(snap.agents);
   } catch (e) {
